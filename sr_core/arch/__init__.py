@@ -1,0 +1,7 @@
+"""Network definitions only: no file I/O, no device choice."""
+
+from __future__ import annotations
+
+from sr_core.arch.unet import UNetConfig, SuperResUNet, build_unet
+
+__all__ = ["SuperResUNet", "UNetConfig", "build_unet"]
