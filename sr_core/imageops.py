@@ -116,12 +116,15 @@ def default_output_name(source: Path, size: tuple[int, int], ext: str) -> str:
     return f"{Path(source).stem}_{w}x{h}.{ext.lstrip('.').lower()}"
 
 
-def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> ImageData:
+def read_image(
+    path: str | os.PathLike[str], max_pixels: int | None = None
+) -> ImageData:
     """Decode an image file completely into a uint8 array.
 
     Args:
         path: any file Pillow can read (PNG, JPEG, WebP, TIFF, GIF, BMP, ...).
-        max_pixels: refuse images with more pixels than this (width × height).
+        max_pixels: refuse images with more pixels than this (width × height);
+            None means the module's ``MAX_PIXELS``.
     Returns:
         ``ImageData`` whose ``pixels`` are uint8 in [0, 255], HxW (grey),
         HxWx3 (RGB) or HxWx4 (RGBA), upright per EXIF; ``notes`` lists the
@@ -132,6 +135,7 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
             message names the file.
     """
     p = Path(path)
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     _check_readable(p)
     try:
         with warnings.catch_warnings():
@@ -139,7 +143,7 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = MAX_PIXELS) -> Im
             # threshold (89.5 MP) is lower than our default limit.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(p) as img:
-                return _decode(img, p, max_pixels)
+                return _decode(img, p, limit)
     except Image.DecompressionBombError as exc:
         raise UnsupportedImageError(
             f"{p} is too large to open safely ({exc}). Downscale it with another "
@@ -233,14 +237,15 @@ def save_image(
 
     The format comes from the extension (.png, .jpg/.jpeg, .webp, .tif/.tiff,
     any case).  JPEG cannot hold alpha: RGBA is composited on white (with a
-    logged warning); grey stays grey.  WebP stores grey as RGB.  The file is
+    logged warning); grey stays grey.  WebP stores grey as RGB and is lossless
+    at quality 100.  The file is
     written to a hidden temporary file in the same folder and renamed over the
     target, so a failure or Ctrl-C never leaves a partial file.
 
     Args:
         image: pixels (uint8 HxW / HxWx3 / HxWx4) and metadata.
         path: output file.
-        quality: 1–100, used for JPEG and WebP.
+        quality: 1–100, used for JPEG and WebP (100 = lossless WebP).
         overwrite: replace an existing file (never the image's own source).
     Returns:
         The path written.
@@ -349,7 +354,8 @@ def _prepare(
         # 4:4:4 at high quality: chroma subsampling would blur the detail we add.
         kwargs.update(quality=quality, subsampling=0 if quality >= 90 else 2)
     elif fmt == "WEBP":
-        kwargs.update(quality=quality, method=4)
+        lossless = quality == 100
+        kwargs.update(quality=quality, method=4, lossless=lossless, exact=lossless)
     elif fmt == "TIFF":
         kwargs["compression"] = "tiff_lzw"
     return pil, kwargs
