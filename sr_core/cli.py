@@ -277,7 +277,8 @@ def run_jobs(
     if failures:
         _err(f"\n{len(written)} written, {len(failures)} failed:")
         for src, reason in failures:
-            _err(f"  {src}: {reason}")
+            # Core messages usually name the file already.
+            _err(f"  {reason}" if str(src) in reason else f"  {src}: {reason}")
         return EXIT_FAILED
     if len(jobs) > 1:
         _err(f"\nAll {len(written)} images written.")
