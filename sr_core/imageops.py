@@ -188,18 +188,11 @@ def _decode(img: Image.Image, p: Path, max_pixels: int) -> ImageData:
         notes.append(f"Animated image ({frames} frames): only the first frame is used.")
     if pixelmodes.has_16bit_channels(img) and not img.mode.startswith("I;16"):
         notes.append(f"16-bit {img.mode} channels reduced to 8 bits.")
-    # Read before load(): the TIFF decoder applies the orientation itself.
-    orientation = img.getexif().get(_ORIENTATION, 1)
+    orientation = _orientation(img)
     img.load()
     icc = img.info.get("icc_profile") or None
     dpi = _read_dpi(img.info.get("dpi"))
-    exif = img.getexif()
-    upright = ImageOps.exif_transpose(img)
-    if orientation in range(2, 9):
-        notes.append(f"Rotated/flipped upright per EXIF orientation {orientation}.")
-    if _ORIENTATION in exif:
-        exif[_ORIENTATION] = 1
-    exif_bytes = exif.tobytes() if len(exif) else None
+    upright, exif_bytes = _apply_orientation(img, orientation, notes)
     converted, icc = pixelmodes.to_working_mode(upright, icc, notes)
     pixels = np.array(converted, dtype=np.uint8, copy=True)
     icc = pixelmodes.fitting_icc(icc, pixels.ndim == 2, notes)
@@ -214,6 +207,38 @@ def _decode(img: Image.Image, p: Path, max_pixels: int) -> ImageData:
         format=fmt,
         notes=tuple(notes),
     )
+
+
+def _orientation(img: Image.Image) -> int:
+    # Read before load(): the TIFF decoder applies the orientation itself.
+    try:
+        value = img.getexif().get(_ORIENTATION, 1)
+    except _DECODE_ERRORS:
+        return 1
+    return value if isinstance(value, int) else 1
+
+
+def _apply_orientation(
+    img: Image.Image, orientation: int, notes: list[str]
+) -> tuple[Image.Image, bytes | None]:
+    """Upright image and the EXIF to carry (orientation reset to 1).
+
+    Broken EXIF never makes a readable image unreadable: it is dropped with a
+    note instead.
+    """
+    try:
+        exif = img.getexif()
+        upright = ImageOps.exif_transpose(img)
+        if _ORIENTATION in exif:
+            exif[_ORIENTATION] = 1
+        exif_bytes = exif.tobytes() if len(exif) else None
+    except _DECODE_ERRORS as exc:
+        log.warning("Unreadable EXIF (%s); orientation and EXIF ignored", exc)
+        notes.append("EXIF metadata is damaged: ignored, not copied to the output.")
+        return img, None
+    if orientation in range(2, 9):
+        notes.append(f"Rotated/flipped upright per EXIF orientation {orientation}.")
+    return upright, exif_bytes
 
 
 def _read_dpi(value: object) -> tuple[float, float] | None:

@@ -218,13 +218,15 @@ def test_grey_icc_dropped_when_pixels_become_rgb() -> None:
 # --- reading: bad input --------------------------------------------------------
 
 
-def test_truncated_png(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ext", ["png", "jpg", "tif"])
+def test_truncated_file(tmp_path: Path, ext: str) -> None:
     rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (H, W, 3), np.uint8)).save(tmp_path / "t.png")
-    data = (tmp_path / "t.png").read_bytes()
-    (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
-    with pytest.raises(UnsupportedImageError, match=r"t\.png.*(truncated|corrupt)"):
-        read_image(tmp_path / "t.png")
+    path = tmp_path / f"t.{ext}"
+    Image.fromarray(rng.integers(0, 255, (H, W, 3), np.uint8)).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UnsupportedImageError, match=r"t\..*(truncated|corrupt)"):
+        read_image(path)
 
 
 @pytest.mark.parametrize(
@@ -467,3 +469,17 @@ def test_exif_carried(tmp_path: Path, ext: str) -> None:
     out = save_image(read_image(tmp_path / "in.png"), tmp_path / f"out{ext}")
     with Image.open(out) as back:
         assert back.getexif()[0x010F] == "TestCam"
+
+
+def test_damaged_exif_is_dropped_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Image.fromarray(_gradient_rgb()).save(tmp_path / "a.png")
+
+    def broken(*args: object, **kw: object) -> Image.Image:
+        raise SyntaxError("bad EXIF IFD")
+
+    monkeypatch.setattr(imageops.ImageOps, "exif_transpose", broken)
+    img = read_image(tmp_path / "a.png")
+    assert img.exif is None and any("EXIF" in n for n in img.notes)
+    np.testing.assert_array_equal(img.pixels, _gradient_rgb())
