@@ -18,19 +18,32 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--data", required=True, help="folder of HR training images")
-        sp.add_argument("--valid", help="folder of HR validation images (default: "
-                        "a seeded 10%% split of --data)")
+        sp.add_argument(
+            "--valid",
+            help="folder of HR validation images (default: "
+            "a seeded 10%% split of --data)",
+        )
         sp.add_argument("--out", required=True, help="run folder (checkpoints, CSV)")
-        sp.add_argument("--recipe", default="cpu",
-                        help="shipped recipe name (cpu, fastai) or a TOML file")
+        sp.add_argument(
+            "--recipe",
+            default="cpu",
+            help="shipped recipe name (cpu, fastai) or a TOML file",
+        )
         sp.add_argument("--encoder", default="resnet34", choices=sorted(ENCODERS))
-        sp.add_argument("--loss", choices=["feature", "l1", "l1_fft"],
-                        help="override the recipe's loss")
-        sp.add_argument("--no-pretrained", action="store_true",
-                        help="random encoder init instead of ImageNet weights")
+        sp.add_argument(
+            "--loss",
+            choices=["feature", "l1", "l1_fft"],
+            help="override the recipe's loss",
+        )
+        sp.add_argument(
+            "--no-pretrained",
+            action="store_true",
+            help="random encoder init instead of ImageNet weights",
+        )
         sp.add_argument("--device", default="auto")
-        sp.add_argument("--precision", default="auto",
-                        choices=["auto", "fp32", "bf16", "fp16"])
+        sp.add_argument(
+            "--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"]
+        )
         sp.add_argument("--workers", type=int, default=1, help="DataLoader workers")
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--threads", type=int, help="torch CPU threads")
@@ -39,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     common(t)
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--checkpoint-minutes", type=float, default=10.0)
-    t.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after N steps")
+    t.add_argument(
+        "--max-steps", type=int, help="stop (with a checkpoint) after N steps"
+    )
     t.add_argument("--valid-limit", type=int, help="use at most N validation images")
     t.add_argument("--no-progress", action="store_true")
 
@@ -69,7 +84,9 @@ def _recipe(args: argparse.Namespace):  # noqa: ANN202
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     if getattr(args, "threads", None):
         import torch
 
@@ -85,9 +102,14 @@ def main(argv: list[str] | None = None) -> int:
 
         recipe = _recipe(args)
         settings = RunSettings(
-            train_dir=args.data, valid_dir=args.valid, out_dir=args.out,
-            encoder=args.encoder, seed=args.seed, workers=args.workers,
-            device=args.device, precision=args.precision,
+            train_dir=args.data,
+            valid_dir=args.valid,
+            out_dir=args.out,
+            encoder=args.encoder,
+            seed=args.seed,
+            workers=args.workers,
+            device=args.device,
+            precision=args.precision,
             **(
                 {
                     "checkpoint_minutes": args.checkpoint_minutes,
@@ -102,18 +124,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "lr-find":
             from sr_core.training.lr_find import lr_find
 
-            lr_find(recipe, settings, args.stage, args.steps, args.start_lr, args.end_lr)
+            lr_find(
+                recipe, settings, args.stage, args.steps, args.start_lr, args.end_lr
+            )
             return 0
         trainer = Trainer(recipe, settings, resume=args.resume)
         state = trainer.run()
         if trainer._stop or state.stage < len(recipe.stages):
-            print(f"stopped at stage {state.stage} epoch {state.epoch} batch "
-                  f"{state.batch} ({state.steps} steps); continue with --resume")
+            print(
+                f"stopped at stage {state.stage} epoch {state.epoch} batch "
+                f"{state.batch} ({state.steps} steps); continue with --resume"
+            )
         else:
             print(f"finished: {state.steps} steps, {state.samples} samples")
         return 0
-    except (RecipeError, DataError, PretrainedWeightsUnavailableError,
-            FileExistsError) as exc:
+    except (
+        RecipeError,
+        DataError,
+        PretrainedWeightsUnavailableError,
+        FileExistsError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -130,7 +130,9 @@ def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> Recipe:
         s.group_lrs()
         if s.crop % 32 or s.crop < 32:
             raise RecipeError(f"{source} stage {s.name}: crop must be a multiple of 32")
-    degr = _build(Degradation, dict(data.pop("degradation", {})), f"{source} degradation")
+    degr = _build(
+        Degradation, dict(data.pop("degradation", {})), f"{source} degradation"
+    )
     data.setdefault("name", Path(source).stem)
     recipe = _build(Recipe, {**data, "stages": stages, "degradation": degr}, source)
     if recipe.loss not in ("feature", "l1", "l1_fft"):

@@ -77,9 +77,9 @@ def scan_images(root: str | Path, min_side: int = 32) -> ImageFolder:
     return ImageFolder(tuple(paths), tuple(skipped))
 
 
-def split_folder(folder: ImageFolder, valid_pct: float = 0.1, seed: int = 42) -> tuple[
-    ImageFolder, ImageFolder
-]:
+def split_folder(
+    folder: ImageFolder, valid_pct: float = 0.1, seed: int = 42
+) -> tuple[ImageFolder, ImageFolder]:
     """Seeded random train/valid split (fastai's ``split_by_rand_pct``)."""
     n = len(folder.paths)
     order = np.random.default_rng(seed).permutation(n)
@@ -89,12 +89,16 @@ def split_folder(folder: ImageFolder, valid_pct: float = 0.1, seed: int = 42) ->
     return ImageFolder(train, folder.skipped), ImageFolder(valid, ())
 
 
-def degrade(hr: Image.Image, degr: Degradation, rng: np.random.Generator) -> Image.Image:
+def degrade(
+    hr: Image.Image, degr: Degradation, rng: np.random.Generator
+) -> Image.Image:
     """Make the model input for an HR crop: same size, degraded (see Degradation)."""
     w, h = hr.size
     img = hr
     if rng.random() < degr.blur_prob:
-        img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(*degr.blur_radius))))
+        img = img.filter(
+            ImageFilter.GaussianBlur(float(rng.uniform(*degr.blur_radius)))
+        )
     scale = float(rng.uniform(degr.scale_min, degr.scale_max))
     lw, lh = max(1, round(w / scale)), max(1, round(h / scale))
     down = FILTERS[degr.down_filters[int(rng.integers(len(degr.down_filters)))]]

@@ -15,8 +15,12 @@ if TYPE_CHECKING:
     from sr_core.training.loop import Trainer
 
 
-def _summary(state: dict[str, Any], recipe: dict[str, Any], settings: dict[str, Any],
-             n_train: int | None) -> dict[str, Any]:
+def _summary(
+    state: dict[str, Any],
+    recipe: dict[str, Any],
+    settings: dict[str, Any],
+    n_train: int | None,
+) -> dict[str, Any]:
     history = state.get("history", [])
     last = history[-1] if history else {}
     return {
@@ -31,9 +35,7 @@ def _summary(state: dict[str, Any], recipe: dict[str, Any], settings: dict[str, 
         "samples_seen": state.get("samples"),
         "hours": round(state.get("seconds", 0.0) / 3600, 3),
         "cpu_hours": round(state.get("cpu_seconds", 0.0) / 3600, 3),
-        "final_metrics": {
-            k: v for k, v in last.items() if isinstance(v, (int, float))
-        },
+        "final_metrics": {k: v for k, v in last.items() if isinstance(v, (int, float))},
     }
 
 

@@ -92,9 +92,12 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     if precision == "fp16":
         return torch.float16
     if device.type == "cpu":
-        return torch.bfloat16 if torch.backends.mkldnn.is_available() and (
-            torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        ) else None
+        return (
+            torch.bfloat16
+            if torch.backends.mkldnn.is_available()
+            and (torch.ops.mkldnn._is_mkldnn_bf16_supported())
+            else None
+        )
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return None
@@ -115,7 +118,9 @@ class Normalizer(nn.Module):
         return x * self.std + self.mean
 
 
-def psnr_y_batch(pred: torch.Tensor, target: torch.Tensor, border: int = 4) -> torch.Tensor:
+def psnr_y_batch(
+    pred: torch.Tensor, target: torch.Tensor, border: int = 4
+) -> torch.Tensor:
     """Per-image PSNR on BT.601 Y of [0, 1] RGB batches (pred quantised to 8 bit)."""
     coef = torch.tensor([65.481, 128.553, 24.966], device=pred.device).view(1, 3, 1, 1)
     p = (pred.clamp(0, 1) * 255).round() / 255
@@ -144,7 +149,9 @@ def layer_param_groups(
                     if trainable:
                         params.append(p)
         if params:
-            groups.append({"params": params, "lr": lr, "max_lr": lr, "weight_decay": wd})
+            groups.append(
+                {"params": params, "lr": lr, "max_lr": lr, "weight_decay": wd}
+            )
     return groups
 
 
@@ -299,23 +306,33 @@ class Trainer:
         spe = self._steps_per_epoch(stage)
         total = spe * stage.epochs
         dataset = PairDataset(
-            self.train_paths, stage.crop, self.recipe.degradation, train=True,
+            self.train_paths,
+            stage.crop,
+            self.recipe.degradation,
+            train=True,
             seed=self.settings.seed + 1000 * self.state.stage,
         )
         sampler = EpochSampler(len(dataset), dataset.seed, self.rank, self.world)
         last_ckpt = time.monotonic()
         while self.state.epoch < stage.epochs:
             dataset.set_epoch(self.state.epoch)
-            sampler.set_epoch(self.state.epoch, start=self.state.batch * stage.batch_size)
+            sampler.set_epoch(
+                self.state.epoch, start=self.state.batch * stage.batch_size
+            )
             loader = DataLoader(
-                dataset, stage.batch_size, sampler=sampler, drop_last=True,
+                dataset,
+                stage.batch_size,
+                sampler=sampler,
+                drop_last=True,
                 num_workers=self.settings.workers,
             )
             model.train()
             t_epoch, c_epoch = time.monotonic(), time.process_time()
             losses: list[float] = []
             bar = tqdm(
-                total=spe, initial=self.state.batch, leave=False,
+                total=spe,
+                initial=self.state.batch,
+                leave=False,
                 desc=f"{stage.name} {self.state.epoch + 1}/{stage.epochs}",
                 disable=not (self.is_main and self.settings.progress),
             )
@@ -336,8 +353,10 @@ class Trainer:
                 over = self.settings.max_steps is not None and (
                     self.state.steps >= self.settings.max_steps
                 )
-                if self._stop or over or (
-                    now - last_ckpt > 60 * self.settings.checkpoint_minutes
+                if (
+                    self._stop
+                    or over
+                    or (now - last_ckpt > 60 * self.settings.checkpoint_minutes)
                 ):
                     self._account(t_epoch, c_epoch)
                     t_epoch, c_epoch = time.monotonic(), time.process_time()
@@ -367,7 +386,10 @@ class Trainer:
             yield x.to(self.device), y.to(self.device)
 
     def _train_step(
-        self, model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+        self,
+        model: nn.Module,
+        opt: torch.optim.Optimizer,
+        x: torch.Tensor,
         y: torch.Tensor,
     ) -> float:
         pred = self._forward(model, x)
@@ -387,7 +409,10 @@ class Trainer:
         """Mean loss parts and PSNR-Y (model and plain resize) on fixed crops."""
         self.model.eval()
         dataset = PairDataset(
-            self.valid_paths, VALID_CROP, self.recipe.degradation, train=False,
+            self.valid_paths,
+            VALID_CROP,
+            self.recipe.degradation,
+            train=False,
             seed=self.settings.seed,
         )
         loader = DataLoader(dataset, batch_size=4, num_workers=0)
@@ -399,7 +424,10 @@ class Trainer:
             loss, parts = self.loss_fn(pred, self.norm.norm(y))
             out = self.norm.denorm(pred)
             b = x.shape[0]
-            vals = {"valid_loss": float(loss), **{k: float(v) for k, v in parts.items()}}
+            vals = {
+                "valid_loss": float(loss),
+                **{k: float(v) for k, v in parts.items()},
+            }
             vals["psnr"] = float(psnr_y_batch(out, y).sum()) / b
             vals["psnr_resize"] = float(psnr_y_batch(x, y).sum()) / b
             for k, v in vals.items():
@@ -431,7 +459,8 @@ class Trainer:
 
     def _log_row(self, row: dict[str, Any]) -> None:
         text = "  ".join(
-            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in row.items()
         )
         print(text, flush=True)
         path = self.out / HISTORY

@@ -83,7 +83,9 @@ class FeatureLoss(nn.Module):
             zip(pred_feats, target_feats, self.weights, strict=True)
         ):
             parts[f"feat_{i}"] = w * F.l1_loss(fp, ft)
-            parts[f"gram_{i}"] = w**2 * 5e3 * F.l1_loss(gram_matrix(fp), gram_matrix(ft))
+            parts[f"gram_{i}"] = (
+                w**2 * 5e3 * F.l1_loss(gram_matrix(fp), gram_matrix(ft))
+            )
             total = total + parts[f"feat_{i}"] + parts[f"gram_{i}"]
         return total, parts
 
@@ -103,7 +105,9 @@ def build_loss(name: str) -> nn.Module:
     if name != "feature":
         raise ValueError(f"Unknown loss {name!r}")
     try:
-        vgg = load_torchvision_model(models.vgg16_bn, "VGG16_BN_Weights", pretrained=True)
+        vgg = load_torchvision_model(
+            models.vgg16_bn, "VGG16_BN_Weights", pretrained=True
+        )
     except PretrainedWeightsUnavailableError as exc:
         raise PretrainedWeightsUnavailableError(
             f"The feature loss needs ImageNet VGG16-bn weights: {exc} A random VGG "
