@@ -6,6 +6,7 @@ See docs/core-api.md.  This package never imports Qt.
 from __future__ import annotations
 
 from sr_core import errors
+from sr_core.imageops import ImageData, default_output_name, read_image, save_image
 from sr_core.inference import (
     Progress,
     Target,
@@ -20,15 +21,19 @@ from sr_core.model import SRModel, load_model
 __version__ = "0.1.0"
 
 __all__ = [
+    "ImageData",
     "Progress",
     "SRModel",
     "Target",
     "UpscaleOptions",
     "__version__",
     "auto_longest_side",
+    "default_output_name",
     "errors",
     "iter_upscale",
     "load_model",
     "output_size",
+    "read_image",
+    "save_image",
     "upscale",
 ]

@@ -21,7 +21,6 @@ from tqdm import tqdm
 import sr_core
 from sr_core import errors
 from sr_core.batch import FORMAT_EXTENSIONS, Job, UsageError, plan_jobs
-from sr_core.imageops import default_output_name
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +298,9 @@ def _run_one(
         _err(f"{label}: note: {note}")
     w, h = image.size
     size = sr_core.output_size((w, h), options.target, model)
-    out = job.out_file or job.out_dir / default_output_name(job.source, size, job.ext)
+    out = job.out_file or job.out_dir / sr_core.default_output_name(
+        job.source, size, job.ext
+    )
     # Checked before the slow part; save_image checks again, atomically.
     if out.resolve() in written:
         raise errors.OutputExistsError(

@@ -1,4 +1,5 @@
-"""The ``upscaler`` CLI end to end, in-process, with a tiny random-weights model."""
+"""The ``upscaler`` CLI end to end, in-process, with a tiny random-weights model
+(``tiny_weights`` from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,10 @@ from sr_core.batch import UsageError, plan_jobs
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A resnet18 U-Net with random weights: fast, and a real file to load."""
-    from sr_core.arch import UNetConfig, build_unet
-    from sr_core.weights import WeightsInfo, save_weights
-
-    cfg = UNetConfig(encoder="resnet18")
-    info = WeightsInfo(arch=cfg, name="tiny-test", created="2026-01-01")
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    return save_weights(path, build_unet(cfg), info)
+@pytest.fixture
+def weights(tiny_weights: Path) -> Path:
+    """The session's tiny resnet18 weights file (tests/conftest.py)."""
+    return tiny_weights
 
 
 def _photo(path: Path, size: tuple[int, int] = (40, 30), mode: str = "RGB") -> Path:
