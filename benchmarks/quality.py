@@ -204,7 +204,8 @@ def format_table(args: argparse.Namespace, scores: dict[str, Scores]) -> str:
     """The summary table: method x PSNR/SSIM means, plus model - bicubic."""
     n = len(scores["bicubic"].psnr)
     lines = [
-        f"{n} images from {args.hr}, x{args.scale}, degrade {args.degrade}, "
+        f"{n} image{'' if n == 1 else 's'} from {args.hr}, x{args.scale}, "
+        f"degrade {args.degrade}, "
         f"Y channel, border {args.scale} px",
         f"{'method':<17}{'PSNR-Y (dB)':>12}{'SSIM-Y':>10}",
     ]
