@@ -244,9 +244,10 @@ class Controller(QObject):
         if doc is None:
             return False
         self.document = doc
-        self.input_changed.emit(doc)
         if doc.result is not None:
             self.result_changed.emit(doc)
+        else:
+            self.input_changed.emit(doc)
         return True
 
     # -- queue ----------------------------------------------------------------
@@ -360,7 +361,6 @@ class Controller(QObject):
         message = str(outcome.saved_path) if outcome.saved_path else ""
         self._finish_current(JobStatus.DONE, message)
         self.document = Document(outcome.image, job.name, job.path, outcome.result)
-        self.input_changed.emit(self.document)
         self.result_changed.emit(self.document)
         self._dispatch()
         self._summarise_batch()
