@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from PyQt5.QtCore import QObject, QThreadPool, pyqtSignal
+from PyQt5.QtCore import QObject, QThreadPool, QTimer, pyqtSignal
 from PyQt5.QtGui import QImage
 
 from app.jobs import (
@@ -74,6 +74,7 @@ class Controller(QObject):
         self._current: tuple[Job, GeneratorWorker] | None = None
         self._workers: set = set()
         self._loading = False
+        self._loader: FunctionWorker | None = None
         self._reported: set[int] = set()
         self._tmp = tempfile.TemporaryDirectory(prefix="upscaler-")
 
@@ -96,18 +97,30 @@ class Controller(QObject):
             return self.core.load_model(path, device=device)
 
         worker = FunctionWorker(load)
-        worker.signals.finished.connect(self._on_loader_finished)
-        worker.signals.failed.connect(self._on_loader_failed)
+        self._loader = worker
+        worker.signals.finished.connect(lambda m: self._on_loader_finished(worker, m))
+        worker.signals.failed.connect(lambda e: self._on_loader_failed(worker, e))
         self._start(worker)
 
-    def _on_loader_finished(self, model) -> None:
+    def _retire(self, worker) -> None:
+        """Drop a finished worker on the next loop turn, not inside its own
+        signal delivery: deleting the emitting QObject there crashes PyQt."""
+        QTimer.singleShot(0, lambda: self._workers.discard(worker))
+
+    def _on_loader_finished(self, worker: FunctionWorker, model) -> None:
+        self._retire(worker)
+        if worker is not self._loader:
+            return  # superseded by a newer load
         self._loading = False
         self.model = model
         self.model_state = "ready"
         self.model_state_changed.emit("ready", model.description())
         self._dispatch()
 
-    def _on_loader_failed(self, exc: BaseException) -> None:
+    def _on_loader_failed(self, worker: FunctionWorker, exc: BaseException) -> None:
+        self._retire(worker)
+        if worker is not self._loader:
+            return
         self._loading = False
         self.model = None
         missing = type(exc).__name__ == "WeightsNotFoundError"
@@ -348,7 +361,7 @@ class Controller(QObject):
     def _finish_current(self, status: str, message: str = "") -> Job:
         job, worker = self._current
         self._current = None
-        self._workers.discard(worker)
+        self._retire(worker)
         self._set_status(job, status, message)
         self.busy_changed.emit(False)
         return job
@@ -400,11 +413,8 @@ class Controller(QObject):
         self.job_changed.emit(job)
 
     def _start(self, worker) -> None:
-        # Keep a reference until the pool is done with it (superqt's worker set).
+        # Keep a reference while the pool runs it (superqt's worker set).
         self._workers.add(worker)
-        worker.signals.finished.connect(lambda *_: self._workers.discard(worker))
-        worker.signals.failed.connect(lambda *_: self._workers.discard(worker))
-        worker.signals.cancelled.connect(lambda: self._workers.discard(worker))
         self.pool.start(worker)
 
     # -- export ---------------------------------------------------------------
@@ -461,6 +471,8 @@ class Controller(QObject):
         """Cancel everything and wait for the pool; True when it is idle."""
         self.cancel()
         done = self.pool.waitForDone(timeout_ms)
+        if done:
+            self._workers.clear()
         self._tmp.cleanup()
         return done
 

@@ -38,6 +38,8 @@ class GeneratorWorker(QRunnable):
         self, make_steps: Callable[[], Generator[object, None, object]]
     ) -> None:
         super().__init__()
+        # The controller owns workers; the pool must not delete them under it.
+        self.setAutoDelete(False)
         self.signals = WorkerSignals()
         self._make_steps = make_steps
         self._abort = threading.Event()
@@ -81,6 +83,8 @@ class FunctionWorker(QRunnable):
 
     def __init__(self, fn: Callable[[], object]) -> None:
         super().__init__()
+        # The controller owns workers; the pool must not delete them under it.
+        self.setAutoDelete(False)
         self.signals = WorkerSignals()
         self._fn = fn
 

@@ -24,7 +24,9 @@ def main() -> None:
         color = tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True))
         draw.line([(0, y), (s, y)], fill=(*color, 255))
     mask = Image.new("L", (s, s), 0)
-    ImageDraw.Draw(mask).rounded_rectangle([0, 0, s - 1, s - 1], radius=56 * scale, fill=255)
+    ImageDraw.Draw(mask).rounded_rectangle(
+        [0, 0, s - 1, s - 1], radius=56 * scale, fill=255
+    )
     img.putalpha(mask)
     # A 3×3 block of coarse pixels in the lower left ...
     cell = 22 * scale
@@ -33,15 +35,25 @@ def main() -> None:
         for j in range(3):
             shade = 255 - 30 * ((i + j) % 2)
             draw.rectangle(
-                [x0 + i * cell, y0 + j * cell, x0 + (i + 1) * cell - 6 * scale,
-                 y0 + (j + 1) * cell - 6 * scale],
+                [
+                    x0 + i * cell,
+                    y0 + j * cell,
+                    x0 + (i + 1) * cell - 6 * scale,
+                    y0 + (j + 1) * cell - 6 * scale,
+                ],
                 fill=(shade, shade, 255, 235),
             )
     # ... and an arrow to the upper right.
     w = 18 * scale
-    draw.line([(112 * scale, 144 * scale), (196 * scale, 60 * scale)], fill="white", width=w)
+    draw.line(
+        [(112 * scale, 144 * scale), (196 * scale, 60 * scale)], fill="white", width=w
+    )
     draw.polygon(
-        [(214 * scale, 42 * scale), (214 * scale, 122 * scale), (134 * scale, 42 * scale)],
+        [
+            (214 * scale, 42 * scale),
+            (214 * scale, 122 * scale),
+            (134 * scale, 42 * scale),
+        ],
         fill="white",
     )
     img.resize((SIZE, SIZE), Image.Resampling.LANCZOS).save(OUT, optimize=True)

@@ -108,8 +108,8 @@ class FakeCore:
         options = options or UpscaleOptions()
         h, w = pixels.shape[:2]
         ow, oh = self.output_size((w, h), options.target, model)
-        yield Progress(0, self.tiles)
         try:
+            yield Progress(0, self.tiles)
             for i in range(self.tiles):
                 time.sleep(self.delay)
                 yield Progress(i + 1, self.tiles)
