@@ -170,7 +170,9 @@ def _sniff(path: Path) -> str:
     return "unknown"
 
 
-def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], WeightsInfo]:
+def read_weights(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, torch.Tensor], WeightsInfo]:
     """Read tensors (native key names) and metadata from a weights file.
 
     Accepts our safetensors files and fastai v1 ``learn.save()`` checkpoints.
@@ -203,8 +205,9 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
         return _read_torch_checkpoint(p)
     if kind == "pickle":
         raise CorruptWeightsError(
-            f"{p} is a legacy pickle file; Upscaler does not unpickle arbitrary objects. "
-            "Re-save it with torch.save (zip format) or convert it to safetensors."
+            f"{p} is a legacy pickle file; Upscaler does not unpickle arbitrary "
+            "objects. Re-save it with torch.save (zip format) or convert it to "
+            "safetensors."
         )
     raise CorruptWeightsError(
         f"{p} is not a weights file (neither safetensors nor a PyTorch checkpoint)."
@@ -231,9 +234,11 @@ def _read_torch_checkpoint(p: Path) -> tuple[dict[str, torch.Tensor], WeightsInf
             f"{p} is a PyTorch file but holds no state dict (expected a fastai "
             "learn.save() checkpoint or a plain state dict)."
         )
-    native = fastai_to_native_keys(state) if any(
-        k.startswith("layers.") for k in state
-    ) else dict(state)
+    native = (
+        fastai_to_native_keys(state)
+        if any(k.startswith("layers.") for k in state)
+        else dict(state)
+    )
     if "bottleneck_bn.weight" not in native:
         raise WeightsMismatchError(f"{p} does not look like a U-Net checkpoint.")
     info = WeightsInfo(
@@ -317,11 +322,14 @@ def bundled_weights_dirs() -> list[Path]:
     """Folders searched for shipped weights, in order.
 
     Frozen app (PyInstaller): ``<bundle>/weights``.  Source checkout or editable
-    install: ``<repo>/weights``.  Installed package: ``<prefix>/share/upscaler/weights``.
+    install: ``<repo>/weights``.  Installed package:
+    ``<prefix>/share/upscaler/weights``.
     """
     dirs = []
     if getattr(sys, "frozen", False):
-        dirs.append(Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "weights")
+        dirs.append(
+            Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "weights"
+        )
     dirs.append(Path(__file__).resolve().parent.parent / "weights")
     dirs.append(Path(sys.prefix) / "share" / "upscaler" / "weights")
     return dirs

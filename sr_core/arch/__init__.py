@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from sr_core.arch.unet import UNetConfig, SuperResUNet, build_unet
+from sr_core.arch.unet import SuperResUNet, UNetConfig, build_unet
 
 __all__ = ["SuperResUNet", "UNetConfig", "build_unet"]

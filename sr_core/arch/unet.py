@@ -79,7 +79,10 @@ class SuperResUNet(nn.Module):
         for i, idx in enumerate(reversed(skips)):
             last = i == len(skips) - 1
             block = UnetBlock(
-                up_c, channels[idx], final_div=not last, blur=config.blur,
+                up_c,
+                channels[idx],
+                final_div=not last,
+                blur=config.blur,
                 icnr=config.icnr,
             )
             blocks.append(block)
@@ -110,8 +113,14 @@ class SuperResUNet(nn.Module):
     def layer_groups(self) -> list[list[nn.Module]]:
         """fastai's three groups: encoder[:6], encoder[6:], everything after."""
         enc = list(self.encoder)
-        decoder = [self.bottleneck_bn, self.middle, self.blocks, self.final_shuffle,
-                   self.residual, self.head]
+        decoder = [
+            self.bottleneck_bn,
+            self.middle,
+            self.blocks,
+            self.final_shuffle,
+            self.residual,
+            self.head,
+        ]
         return [enc[:6], enc[6:], decoder]
 
 

@@ -1,0 +1,283 @@
+"""Whole-image upscaling: size policy, resize, tiled model calls, stitching.
+
+The model refines an image that was first resized to the output size with the
+filter it was trained with (stored in the weights), as fastai's ``predict``
+does.  Work is cut into overlapping tiles so any output size runs in bounded
+memory; ``iter_upscale`` yields after every tile, which is where callers can
+show progress or cancel.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+import numpy as np
+import psutil
+import torch
+from PIL import Image
+
+from sr_core.errors import DeviceMemoryError, UnsupportedImageError
+from sr_core.model import SRModel
+from sr_core.tiling import Stitcher, plan_tiles
+
+log = logging.getLogger(__name__)
+
+MAX_OUTPUT_SIDE = 16384
+MAX_OUTPUT_PIXELS = 160_000_000
+# Peak bytes per output pixel of one forward pass, measured with
+# benchmarks/speed.py (bf16 ≈ 1.6 KB, fp32 ≈ 2.7 KB); rounded up for safety.
+_BYTES_PER_PIXEL = {"fp32": 3200, "bf16": 2000, "fp16": 2000}
+_CPU_TILE_CAP = 512  # ~1 s a tile on a laptop CPU, so cancel stays responsive
+_GPU_TILE_CAP = 2048
+_MIN_TILE = 64
+FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What size to produce.  Build with ``auto()``, ``longest(n)``, ``scale(f)``
+    or ``exact(w, h)``."""
+
+    kind: str = "auto"
+    value: float = 0.0
+    width: int = 0
+    height: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("auto", "longest", "scale", "exact"):
+            raise ValueError(f"Unknown target kind {self.kind!r}")
+        if self.kind in ("longest", "scale") and not self.value > 0:
+            raise ValueError(f"{self.kind} target needs a positive value")
+        if self.kind == "exact" and not (self.width > 0 and self.height > 0):
+            raise ValueError("exact target needs positive width and height")
+
+    @classmethod
+    def auto(cls) -> Target:
+        return cls("auto")
+
+    @classmethod
+    def longest(cls, side: int) -> Target:
+        return cls("longest", value=float(side))
+
+    @classmethod
+    def scale(cls, factor: float) -> Target:
+        return cls("scale", value=float(factor))
+
+    @classmethod
+    def exact(cls, width: int, height: int) -> Target:
+        return cls("exact", width=int(width), height=int(height))
+
+    def __str__(self) -> str:
+        if self.kind == "longest":
+            return f"{int(self.value)} px"
+        if self.kind == "scale":
+            return f"×{self.value:g}"
+        if self.kind == "exact":
+            return f"{self.width}×{self.height}"
+        return "Auto"
+
+
+@dataclass(frozen=True)
+class UpscaleOptions:
+    """How to run: target size, tile size (None = from free memory), overlap."""
+
+    target: Target = Target()
+    tile: int | None = None
+    overlap: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.tile is not None and (self.tile < _MIN_TILE or self.tile % 32):
+            raise ValueError(f"tile must be a multiple of 32 and ≥ {_MIN_TILE}")
+        if self.overlap is not None and self.overlap < 0:
+            raise ValueError("overlap must be ≥ 0")
+        if (
+            self.tile is not None
+            and self.overlap is not None
+            and (self.overlap * 2 >= self.tile)
+        ):
+            raise ValueError("overlap must be less than half the tile")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """``done`` of ``total`` tiles finished."""
+
+    done: int
+    total: int
+
+
+def available_memory(device: str | torch.device = "cpu") -> int:
+    """Bytes free for work on ``device`` (CUDA: free VRAM; else available RAM)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(free)
+    return int(psutil.virtual_memory().available)
+
+
+def auto_longest_side(device: str | torch.device = "cpu") -> int:
+    """The seed notebook's rule: 1280 px when a CUDA GPU has > 8 GB free, else
+    1024.  On CPU (and MPS, which shares RAM) the same threshold applies to
+    available RAM, doubled (16 GB), since RAM also holds everything else."""
+    dev = torch.device(device)
+    free = available_memory(dev)
+    threshold = 8e9 if dev.type == "cuda" else 16e9
+    return 1280 if free > threshold else 1024
+
+
+def output_size(
+    size: tuple[int, int], target: Target, model: SRModel | None = None
+) -> tuple[int, int]:
+    """Output (width, height) for an input of ``size`` = (width, height).
+
+    Aspect ratio is kept (rounded to whole pixels) except for exact targets.
+
+    Raises:
+        UnsupportedImageError: the result would be empty or beyond the limits.
+    """
+    w, h = size
+    if w < 1 or h < 1:
+        raise UnsupportedImageError(f"Image has no pixels ({w}×{h})")
+    if target.kind == "exact":
+        out = (target.width, target.height)
+    else:
+        if target.kind == "scale":
+            factor = target.value
+        else:
+            side = (
+                target.value
+                if target.kind == "longest"
+                else auto_longest_side(model.device if model else "cpu")
+            )
+            factor = side / max(w, h)
+        out = (max(1, round(w * factor)), max(1, round(h * factor)))
+    if max(out) > MAX_OUTPUT_SIDE or out[0] * out[1] > MAX_OUTPUT_PIXELS:
+        raise UnsupportedImageError(
+            f"Output {out[0]}×{out[1]} is too large (limits: {MAX_OUTPUT_SIDE} px a "
+            f"side, {MAX_OUTPUT_PIXELS // 1_000_000} MP). Choose a smaller size."
+        )
+    return out
+
+
+def choose_tile(model: SRModel, out_w: int, out_h: int) -> int:
+    """Largest tile (multiple of 32) whose estimated peak memory fits in half the
+    free memory, capped so one tile takes about a second on a CPU."""
+    budget = available_memory(model.device) * 0.5
+    per_px = _BYTES_PER_PIXEL.get(model.precision, 3200)
+    side = int(math.sqrt(budget / per_px)) // 32 * 32
+    cap = _CPU_TILE_CAP if model.device.startswith("cpu") else _GPU_TILE_CAP
+    tile = max(_MIN_TILE, min(side, cap))
+    if side < _MIN_TILE:
+        raise DeviceMemoryError(
+            f"Not enough free memory on {model.device} for even a {_MIN_TILE}px tile "
+            f"(about {available_memory(model.device) / 1e9:.1f} GB free). Close other "
+            "programs or use a smaller size."
+        )
+    return tile
+
+
+def _split_channels(
+    pixels: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """HxW / HxWx1 / HxWx3 / HxWx4 uint8 → (RGB, alpha or None, was_grey)."""
+    if pixels.dtype != np.uint8:
+        raise UnsupportedImageError(f"Expected uint8 pixels, got {pixels.dtype}")
+    if pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 1):
+        grey = pixels.reshape(pixels.shape[0], pixels.shape[1])
+        return np.repeat(grey[..., None], 3, axis=2), None, True
+    if pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+        alpha = pixels[..., 3] if pixels.shape[2] == 4 else None
+        return pixels[..., :3], alpha, False
+    raise UnsupportedImageError(
+        f"Expected an HxW, HxWx3 or HxWx4 image array, got shape {pixels.shape}"
+    )
+
+
+def _resize(arr: np.ndarray, size: tuple[int, int], filt: str) -> np.ndarray:
+    img = Image.fromarray(np.ascontiguousarray(arr))
+    if img.size == size:
+        return np.asarray(img)
+    return np.asarray(img.resize(size, FILTERS.get(filt, Image.Resampling.BICUBIC)))
+
+
+def iter_upscale(
+    pixels: np.ndarray, model: SRModel, options: UpscaleOptions | None = None
+) -> Generator[Progress, None, np.ndarray]:
+    """Upscale ``pixels``, yielding ``Progress`` after each tile.
+
+    Args:
+        pixels: HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA) uint8.
+        model: from ``load_model``.
+        options: target size and tiling.
+    Yields:
+        ``Progress(0, n)`` first, then one ``Progress(i, n)`` per finished tile.
+        Stop iterating (``close()``) to cancel; at most one tile of work follows.
+    Returns:
+        The output, same channel layout as ``pixels``, uint8, at ``output_size``.
+    Raises:
+        UnsupportedImageError: bad array, or output beyond the size limits.
+        DeviceMemoryError: out of device memory even at the smallest tile.
+    """
+    options = options or UpscaleOptions()
+    rgb, alpha, grey = _split_channels(pixels)
+    in_h, in_w = rgb.shape[:2]
+    out_w, out_h = output_size((in_w, in_h), options.target, model)
+    resized = _resize(rgb, (out_w, out_h), model.info.resize_filter)
+    tile = options.tile or choose_tile(model, out_w, out_h)
+    overlap = options.overlap if options.overlap is not None else 32
+    overlap = min(overlap, tile // 2 - 1)
+    while True:
+        tiles = plan_tiles(out_h, out_w, tile, overlap)
+        stitcher = Stitcher(out_h, out_w, 3, tiles)
+        yield Progress(0, len(tiles))
+        try:
+            for i, t in enumerate(tiles):
+                stitcher.add(t, model.run_tile(resized[t.slices]))
+                yield Progress(i + 1, len(tiles))
+            break
+        except torch.OutOfMemoryError as exc:
+            if model.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+            if tile // 2 < _MIN_TILE:
+                raise DeviceMemoryError(
+                    f"Out of memory on {model.device} even with {tile}px tiles. "
+                    "Choose a smaller output size, close other GPU programs, or use "
+                    "--device cpu."
+                ) from exc
+            tile = max(_MIN_TILE, tile // 2 // 32 * 32)
+            overlap = min(overlap, tile // 4)
+            log.warning(
+                "Out of memory on %s; retrying with %dpx tiles", model.device, tile
+            )
+    out = np.clip(stitcher.result() * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if grey:
+        return np.asarray(Image.fromarray(out).convert("L"))
+    if alpha is not None:
+        big_alpha = _resize(alpha, (out_w, out_h), "bicubic")
+        return np.dstack([out, big_alpha])
+    return out
+
+
+def upscale(
+    pixels: np.ndarray,
+    model: SRModel,
+    options: UpscaleOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Blocking form of ``iter_upscale``; ``progress(done, total)`` per tile."""
+    gen = iter_upscale(pixels, model, options)
+    while True:
+        try:
+            step = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(step.done, step.total)

@@ -1,0 +1,152 @@
+"""``python -m sr_core.training {train,export,lr-find}`` (also ``upscaler-train``)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+
+from sr_core.arch.encoder import ENCODERS, PretrainedWeightsUnavailableError
+from sr_core.training.config import RecipeError, load_recipe
+from sr_core.training.data import DataError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="upscaler-train", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data", required=True, help="folder of HR training images")
+        sp.add_argument(
+            "--valid",
+            help="folder of HR validation images (default: "
+            "a seeded 10%% split of --data)",
+        )
+        sp.add_argument("--out", required=True, help="run folder (checkpoints, CSV)")
+        sp.add_argument(
+            "--recipe",
+            default="cpu",
+            help="shipped recipe name (cpu, fastai) or a TOML file",
+        )
+        sp.add_argument("--encoder", default="resnet34", choices=sorted(ENCODERS))
+        sp.add_argument(
+            "--loss",
+            choices=["feature", "l1", "l1_fft"],
+            help="override the recipe's loss",
+        )
+        sp.add_argument(
+            "--no-pretrained",
+            action="store_true",
+            help="random encoder init instead of ImageNet weights",
+        )
+        sp.add_argument("--device", default="auto")
+        sp.add_argument(
+            "--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"]
+        )
+        sp.add_argument("--workers", type=int, default=1, help="DataLoader workers")
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--threads", type=int, help="torch CPU threads")
+
+    t = sub.add_parser("train", help="train (or --resume) a run")
+    common(t)
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--checkpoint-minutes", type=float, default=10.0)
+    t.add_argument(
+        "--max-steps", type=int, help="stop (with a checkpoint) after N steps"
+    )
+    t.add_argument("--valid-limit", type=int, help="use at most N validation images")
+    t.add_argument("--no-progress", action="store_true")
+
+    e = sub.add_parser("export", help="write inference weights from a run")
+    e.add_argument("run", help="run folder or .ckpt file")
+    e.add_argument("--out", required=True, help="weights file (.safetensors)")
+    e.add_argument("--name", help="model name stored in the file")
+    e.add_argument("--fp32", action="store_true", help="store fp32 instead of fp16")
+
+    f = sub.add_parser("lr-find", help="LR range test: CSV (and PNG if matplotlib)")
+    common(f)
+    f.add_argument("--stage", type=int, default=0, help="recipe stage to test")
+    f.add_argument("--steps", type=int, default=100)
+    f.add_argument("--start-lr", type=float, default=1e-7)
+    f.add_argument("--end-lr", type=float, default=10.0)
+    return p
+
+
+def _recipe(args: argparse.Namespace):  # noqa: ANN202
+    recipe = load_recipe(args.recipe)
+    if args.loss:
+        recipe = dataclasses.replace(recipe, loss=args.loss)
+    if args.no_pretrained:
+        recipe = dataclasses.replace(recipe, pretrained=False)
+    return recipe
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        if args.command == "export":
+            from sr_core.training.export import export_run
+
+            path = export_run(args.run, args.out, name=args.name, half=not args.fp32)
+            print(f"wrote {path}")
+            return 0
+        from sr_core.training.loop import RunSettings, Trainer
+
+        recipe = _recipe(args)
+        settings = RunSettings(
+            train_dir=args.data,
+            valid_dir=args.valid,
+            out_dir=args.out,
+            encoder=args.encoder,
+            seed=args.seed,
+            workers=args.workers,
+            device=args.device,
+            precision=args.precision,
+            **(
+                {
+                    "checkpoint_minutes": args.checkpoint_minutes,
+                    "max_steps": args.max_steps,
+                    "valid_limit": args.valid_limit,
+                    "progress": not args.no_progress,
+                }
+                if args.command == "train"
+                else {}
+            ),
+        )
+        if args.command == "lr-find":
+            from sr_core.training.lr_find import lr_find
+
+            lr_find(
+                recipe, settings, args.stage, args.steps, args.start_lr, args.end_lr
+            )
+            return 0
+        trainer = Trainer(recipe, settings, resume=args.resume)
+        state = trainer.run()
+        if trainer._stop or state.stage < len(recipe.stages):
+            print(
+                f"stopped at stage {state.stage} epoch {state.epoch} batch "
+                f"{state.batch} ({state.steps} steps); continue with --resume"
+            )
+        else:
+            print(f"finished: {state.steps} steps, {state.samples} samples")
+        return 0
+    except (
+        RecipeError,
+        DataError,
+        PretrainedWeightsUnavailableError,
+        FileExistsError,
+    ) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

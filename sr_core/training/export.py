@@ -1,0 +1,86 @@
+"""Turn a training checkpoint into the inference weights file the core loads."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sr_core.arch import UNetConfig, build_unet
+from sr_core.training.loop import CHECKPOINT, load_checkpoint
+from sr_core.weights import WeightsInfo, save_weights
+
+if TYPE_CHECKING:
+    from sr_core.training.loop import Trainer
+
+
+def _summary(
+    state: dict[str, Any],
+    recipe: dict[str, Any],
+    settings: dict[str, Any],
+    n_train: int | None,
+) -> dict[str, Any]:
+    history = state.get("history", [])
+    last = history[-1] if history else {}
+    return {
+        "recipe": recipe,
+        "data": {
+            "train_dir": settings.get("train_dir"),
+            "valid_dir": settings.get("valid_dir"),
+            "train_images": n_train,
+        },
+        "stages_done": state.get("stage"),
+        "steps": state.get("steps"),
+        "samples_seen": state.get("samples"),
+        "hours": round(state.get("seconds", 0.0) / 3600, 3),
+        "cpu_hours": round(state.get("cpu_seconds", 0.0) / 3600, 3),
+        "final_metrics": {k: v for k, v in last.items() if isinstance(v, (int, float))},
+    }
+
+
+def export_run(
+    source: str | Path,
+    out: str | Path,
+    name: str | None = None,
+    half: bool = True,
+    trainer: Trainer | None = None,
+) -> Path:
+    """Write fp16 (or fp32) safetensors weights with metadata for ``source``.
+
+    Args:
+        source: a run folder or a ``.ckpt`` file.
+        out: weights file to write (atomically).
+        name: model name stored in the file (default: recipe name + steps).
+        trainer: export the live model of a running trainer instead of a file.
+    """
+    import dataclasses
+
+    if trainer is not None:
+        model = trainer.model
+        state = dataclasses.asdict(trainer.state)
+        recipe = trainer.recipe.to_dict()
+        settings = dataclasses.asdict(trainer.settings)
+        arch = trainer.arch
+        n_train: int | None = len(trainer.train_paths)
+    else:
+        path = Path(source)
+        if path.is_dir():
+            path = path / CHECKPOINT
+        ckpt = load_checkpoint(path)
+        arch = UNetConfig.from_dict(json.loads(ckpt["arch"]))
+        model = build_unet(arch)
+        model.load_state_dict(ckpt["model"])
+        state = json.loads(ckpt["state"])
+        recipe = json.loads(ckpt["recipe"])
+        settings = json.loads(ckpt["settings"])
+        n_train = None
+    created = time.strftime("%Y-%m-%d")
+    info = WeightsInfo(
+        arch=arch,
+        name=name or f"upscaler-{arch.encoder}-{recipe['name']}-{state['steps']}steps",
+        created=created,
+        resize_filter=recipe["degradation"]["up_filter"],
+        training=_summary(state, recipe, settings, n_train),
+    )
+    return save_weights(out, model, info, half=half)
