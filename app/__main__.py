@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from PyQt5.QtCore import QCoreApplication, Qt, QTimer
-from PyQt5.QtGui import QIcon
+from PyQt5.QtGui import QIcon, QImage, qRgb
 from PyQt5.QtWidgets import QApplication
 
 from app import APP_NAME, ORG_NAME, excepthook
@@ -47,6 +47,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("images", nargs="*", type=Path, help="images to open")
     parser.add_argument("--weights", type=Path, help="weights file to load")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="start, load the weights, upscale a 32×32 image, exit (0 = ok)",
+    )
     return parser.parse_args(argv)
 
 
@@ -83,6 +88,42 @@ def build_window(
     return window
 
 
+def _run_self_test(app: QApplication, window: MainWindow) -> None:
+    """Packaging smoke test: model loads and one tiny upscale finishes."""
+    controller = window.controller
+    controller.error.connect(lambda title, text: log.error("%s: %s", title, text))
+
+    def on_state(state: str, text: str) -> None:
+        if state == "loading":
+            return
+        if state != "ready":
+            log.error("Self-test: model not loaded (%s): %s", state, text)
+            app.exit(1)
+            return
+        image = QImage(32, 32, QImage.Format_RGB32)
+        for y in range(32):
+            for x in range(32):
+                image.setPixel(x, y, qRgb(x * 8, y * 8, 128))
+        if not controller.paste_image(image) or not controller.submit("x2"):
+            app.exit(1)
+
+    def on_result(doc) -> None:
+        log.info("Self-test: upscaled 32×32 to %s×%s", *doc.result_size)
+        app.exit(0 if doc.result_size == (64, 64) else 1)
+
+    def on_job(job) -> None:
+        if job.status in ("failed", "cancelled"):
+            log.error("Self-test: job %s: %s", job.status, job.message)
+            app.exit(1)
+
+    controller.model_state_changed.connect(on_state)
+    controller.result_changed.connect(on_result)
+    controller.job_changed.connect(on_job)
+    if controller.model_state != "loading":
+        on_state(controller.model_state, "")
+    QTimer.singleShot(120_000, lambda: app.exit(2))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     logfile = log_file()
@@ -92,7 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     window = build_window(AppSettings(), args)
     window.show()
     QTimer.singleShot(0, lambda: log.info(STARTUP_LINE))
+    if args.self_test:
+        _run_self_test(app, window)
     code = app.exec_()
+    if args.self_test:
+        window.close()
     handler.uninstall()
     return code
 
