@@ -42,7 +42,7 @@ def setup_logging(path: Path, level: int = logging.INFO) -> None:
         root.addHandler(handler)
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="upscaler-gui", description=__doc__)
     parser.add_argument("images", nargs="*", type=Path, help="images to open")
     parser.add_argument("--weights", type=Path, help="weights file to load")
@@ -125,7 +125,7 @@ def _run_self_test(app: QApplication, window: MainWindow) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(sys.argv[1:] if argv is None else argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     logfile = log_file()
     setup_logging(logfile)
     app = create_app(sys.argv[:1])

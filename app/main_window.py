@@ -92,8 +92,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.model_label = QLabel("Loading model…", self)
         self.elapsed_label = QLabel("", self)
-        self.statusBar().addPermanentWidget(self.model_label)
-        self.statusBar().addPermanentWidget(self.elapsed_label)
+        for label in (self.model_label, self.elapsed_label):
+            label.setContentsMargins(8, 0, 8, 0)
+            self.statusBar().addPermanentWidget(label)
         self.resize(1100, 720)
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:
@@ -290,10 +291,11 @@ class MainWindow(QMainWindow):
 
     # -- controller ------------------------------------------------------------
     def _on_controller_model_state_changed(self, state: str, text: str) -> None:
+        if state != "loading":
+            self.options.set_auto_side(self.controller.auto_side())
         if state == "ready":
             self.banner.hide()
-            self.model_label.setText(text)
-            self.options.set_auto_side(self.controller.auto_side())
+            self.model_label.setText(f"Model: {text}")
         elif state == "loading":
             self.model_label.setText("Loading model…")
         else:
@@ -334,7 +336,7 @@ class MainWindow(QMainWindow):
             started = self.controller.job_started_at
             if started is not None:
                 took = time.monotonic() - started
-                self.elapsed_label.setText(f"last run {took:.1f} s")
+                self.elapsed_label.setText(f"Last run {took:.1f} s")
         self._refresh()
 
     def _on_controller_progressed(self, done: int, total: int) -> None:
@@ -361,7 +363,7 @@ class MainWindow(QMainWindow):
     def _on_elapsed_timer_timeout(self) -> None:
         started = self.controller.job_started_at
         if started is not None:
-            self.elapsed_label.setText(f"{time.monotonic() - started:.1f} s")
+            self.elapsed_label.setText(f"Elapsed {time.monotonic() - started:.1f} s")
 
     # -- options ---------------------------------------------------------------
     def _on_options_size_changed(self, key: str) -> None:

@@ -58,7 +58,7 @@ class OptionsPanelWidget(QWidget):
         self.cancel_button.setToolTip("Stop the running upscale (Esc)")
         self.progress = QProgressBar(self)
         self.progress.setTextVisible(True)
-        self.progress.setFormat("%v / %m tiles")
+        self.progress.setFormat("%p%")
         self.progress_label = QLabel("", self)
         self.progress_label.setObjectName("progressLabel")
 
