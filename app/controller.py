@@ -28,23 +28,10 @@ from app.jobs import (
     output_name,
     unique_path,
 )
+from app.messages import describe_error
 from app.workers import FunctionWorker, GeneratorWorker
 
 log = logging.getLogger(__name__)
-
-ERROR_TITLES = (
-    ("WeightsNotFoundError", "No model weights found"),
-    ("WeightsError", "Cannot load the weights"),
-    ("DeviceMemoryError", "Out of memory"),
-    ("UnsupportedImageError", "Cannot use this image"),
-    ("OutputExistsError", "File already exists"),
-    ("OutputWriteError", "Cannot save the image"),
-)
-ERROR_HINTS = {
-    "WeightsNotFoundError": "Use File ▸ Load weights… to pick a .safetensors file.",
-    "WeightsError": "Use File ▸ Load weights… to pick another weights file.",
-    "DeviceMemoryError": "Choose a smaller size, or switch to Settings ▸ Device ▸ CPU.",
-}
 
 
 class Controller(QObject):
@@ -453,10 +440,7 @@ class Controller(QObject):
         return isinstance(exc, self.core.errors.SRCoreError)
 
     def describe_error(self, exc: BaseException) -> tuple[str, str]:
-        names = {cls.__name__ for cls in type(exc).__mro__}
-        title = next((t for name, t in ERROR_TITLES if name in names), "Upscale failed")
-        hint = next((h for name, h in ERROR_HINTS.items() if name in names), "")
-        return title, f"{exc}\n\n{hint}".strip()
+        return describe_error(exc)
 
     def _show_error(self, exc: BaseException) -> None:
         if not self._is_core_error(exc):

@@ -7,8 +7,13 @@ monkeypatch so nothing blocks.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PyQt5.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+if TYPE_CHECKING:
+    from app.controller import Controller
+    from app.settings import AppSettings
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif)"
 SAVE_FILTERS = {
@@ -79,3 +84,37 @@ def ask_save_path(
     if suffix in known:
         return out, known[suffix]
     return out.with_name(f"{out.name}.{by_filter}"), by_filter
+
+
+def export_result(
+    parent: QWidget,
+    controller: Controller,
+    settings: AppSettings,
+    fmt: str,
+    quality: int,
+) -> Path | None:
+    """Download: ask where, never touch the input, ask before replacing a file."""
+    name = controller.default_export_name(fmt)
+    if name is None:
+        return None
+    source = controller.document.source
+    start = settings.save_dir or (source.parent if source else Path.home())
+    answer = ask_save_path(parent, start / name, fmt)
+    if answer is None:
+        return None
+    path, fmt = answer
+    conflict = controller.export_conflict(path)
+    if conflict == "source":
+        show_error(
+            parent,
+            "Choose another name",
+            "That is the input image; Upscaler never overwrites it.",
+        )
+        return None
+    if conflict == "exists" and not ask_overwrite(parent, path):
+        return None
+    saved = controller.export(path, quality, overwrite=conflict == "exists")
+    if saved is not None:
+        settings.save_dir = path.parent
+        settings.export_format = fmt
+    return saved

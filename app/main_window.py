@@ -23,6 +23,7 @@ from PyQt5.QtWidgets import (
 from app import APP_NAME, dialogs
 from app.about_dialog import AboutDialog
 from app.controller import Controller
+from app.dialogs import export_result
 from app.jobs import Document, Job, expand_paths
 from app.paths import resource_path
 from app.qt_image import to_qimage
@@ -399,30 +400,8 @@ class MainWindow(QMainWindow):
 
     # -- export, weights, about ------------------------------------------------
     def _on_download_requested(self) -> None:
-        c = self.controller
-        fmt = self.options.export_format
-        name = c.default_export_name(fmt)
-        if name is None:
-            return
-        source = c.document.source
-        start = self.settings.save_dir or (source.parent if source else Path.home())
-        answer = dialogs.ask_save_path(self, start / name, fmt)
-        if answer is None:
-            return
-        path, fmt = answer
-        conflict = c.export_conflict(path)
-        if conflict == "source":
-            dialogs.show_error(
-                self,
-                "Choose another name",
-                "That is the input image; Upscaler never overwrites it.",
-            )
-            return
-        if conflict == "exists" and not dialogs.ask_overwrite(self, path):
-            return
-        if c.export(path, self.options.quality_spin.value(), conflict == "exists"):
-            self.settings.save_dir = path.parent
-            self.settings.export_format = fmt
+        fmt, quality = self.options.export_format, self.options.quality_spin.value()
+        export_result(self, self.controller, self.settings, fmt, quality)
 
     def _on_load_weights_triggered(self) -> None:
         start = self.settings.weights_path
