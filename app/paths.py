@@ -1,0 +1,39 @@
+"""Where bundled resources and per-user files live, from source or frozen.
+
+Bundled files (``resources/``) are reached only through ``resource_path``; user
+data (logs, settings) goes under platformdirs, never inside the bundle.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from platformdirs import user_log_dir
+
+from app import APP_NAME
+
+
+def bundle_root() -> Path:
+    """The folder holding ``resources/``: PyInstaller's unpack dir when frozen,
+    else the repository root (the parent of the ``app`` package)."""
+    if getattr(sys, "frozen", False) and hasattr(sys, "_MEIPASS"):
+        return Path(sys._MEIPASS)
+    return Path(__file__).resolve().parent.parent
+
+
+def resource_path(name: str) -> Path:
+    """Absolute path of a bundled resource, e.g. ``resource_path("icon.png")``."""
+    return bundle_root() / "resources" / name
+
+
+def log_dir() -> Path:
+    """The user's log folder (created on demand)."""
+    path = Path(user_log_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_file() -> Path:
+    """The app's log file inside ``log_dir()``."""
+    return log_dir() / "upscaler.log"

@@ -1,0 +1,1 @@
+"""Layout-only widgets: they show state and emit user intent, nothing more."""

@@ -1,0 +1,151 @@
+"""Controller + worker against the fake core: queue, progress, cancel, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.jobs import JobStatus, output_name, unique_path
+from tests.app.conftest import make_image
+
+SIGNAL_TIMEOUT = 5000
+
+
+def _ready(qtbot, controller):
+    with qtbot.waitSignal(
+        controller.model_state_changed, timeout=SIGNAL_TIMEOUT
+    ) as blocker:
+        controller.load_model()
+    # The first emit is "loading" (synchronous); wait for the pool's answer.
+    if blocker.args[0] == "loading":
+        qtbot.waitUntil(
+            lambda: controller.model_state != "loading", timeout=SIGNAL_TIMEOUT
+        )
+    assert controller.model_state == "ready"
+
+
+def test_missing_weights_gives_missing_state(qtbot, controller, fake_core):
+    fake_core.missing_weights = True
+    states = []
+    controller.model_state_changed.connect(lambda s, t: states.append((s, t)))
+    controller.load_model()
+    qtbot.waitUntil(lambda: len(states) == 2, timeout=SIGNAL_TIMEOUT)
+    assert states[0][0] == "loading"
+    assert states[1][0] == "missing"
+    assert "No weights" in states[1][1]
+    assert controller.model is None
+
+
+def test_single_image_runs_with_progress(qtbot, controller, image_file):
+    _ready(qtbot, controller)
+    controller.open_paths([image_file])
+    assert controller.document.input_size == (48, 32)
+    assert controller.output_size_for("x2") == (96, 64)
+    assert controller.output_size_for("1024") == (1024, 683)
+    steps = []
+    controller.progressed.connect(lambda d, t: steps.append((d, t)))
+    with qtbot.waitSignal(controller.result_changed, timeout=SIGNAL_TIMEOUT) as blocker:
+        assert controller.submit("x2")
+    doc = blocker.args[0]
+    assert doc.result_size == (96, 64)
+    assert steps[0] == (0, 4) and steps[-1] == (4, 4)
+    assert not controller.busy
+    assert controller.jobs[-1].status == JobStatus.DONE
+
+
+def test_cancel_stops_and_closes_generator(qtbot, controller, fake_core, image_file):
+    fake_core.tiles, fake_core.delay = 50, 0.05
+    _ready(qtbot, controller)
+    controller.open_paths([image_file])
+    with qtbot.waitSignal(controller.progressed, timeout=SIGNAL_TIMEOUT):
+        controller.submit("x2")
+    assert controller.busy
+    with qtbot.waitSignal(controller.busy_changed, timeout=1500) as blocker:
+        controller.cancel()
+    assert blocker.args == [False]
+    assert controller.jobs[-1].status == JobStatus.CANCELLED
+    assert fake_core.closed == 1
+
+
+def test_second_drop_while_running_is_queued(qtbot, controller, fake_core, tmp_path):
+    fake_core.tiles, fake_core.delay = 6, 0.02
+    a = make_image(tmp_path / "a.png")
+    b = make_image(tmp_path / "b.png", (32, 32))
+    _ready(qtbot, controller)
+    controller.open_paths([a])
+    controller.submit("x2")
+    assert controller.busy
+    controller.open_paths([b], size_key="x3")
+    assert [j.status for j in controller.jobs] == [JobStatus.RUNNING, JobStatus.WAITING]
+    results = []
+    controller.result_changed.connect(lambda d: results.append(d.result_size))
+    qtbot.waitUntil(lambda: len(results) == 2, timeout=SIGNAL_TIMEOUT)
+    assert results == [(96, 64), (96, 96)]
+
+
+def test_batch_with_a_bad_file(qtbot, controller, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_image(src / "one.png")
+    (src / "two.png").write_bytes(b"not really a png")
+    make_image(src / "three.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "one_96x64.png").write_bytes(b"taken")
+    _ready(qtbot, controller)
+    controller.open_paths([src])
+    assert len(controller.staged_jobs()) == 3
+    assert not controller.submit("x2")  # a batch needs an output folder
+    with qtbot.waitSignal(controller.batch_finished, timeout=SIGNAL_TIMEOUT) as blocker:
+        controller.submit("x2", batch_dir=out)
+    assert blocker.args == [2, 1]
+    by_name = {j.name: j for j in controller.jobs}
+    assert by_name["two.png"].status == JobStatus.FAILED
+    assert "not an image" in by_name["two.png"].message
+    assert sorted(p.name for p in out.iterdir()) == [
+        "one_96x64-2.png",
+        "one_96x64.png",
+        "three_96x64.png",
+    ]
+    assert (out / "one_96x64.png").read_bytes() == b"taken"
+
+
+def test_unreadable_single_file_is_an_error_not_a_crash(qtbot, controller, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    with qtbot.waitSignal(controller.error, timeout=1000) as blocker:
+        controller.open_paths([bad])
+    assert blocker.args[0] == "Cannot use this image"
+    assert controller.document is None
+
+
+def test_export_never_clobbers(qtbot, controller, image_file, tmp_path):
+    _ready(qtbot, controller)
+    controller.open_paths([image_file])
+    with qtbot.waitSignal(controller.result_changed, timeout=SIGNAL_TIMEOUT):
+        controller.submit("x2")
+    assert controller.default_export_name("jpg") == "small_96x64.jpg"
+    target = tmp_path / controller.default_export_name("png")
+    assert controller.export(target) == target
+    assert controller.export_conflict(target) == "exists"
+    assert controller.export_conflict(image_file) == "source"
+    with qtbot.waitSignal(controller.error, timeout=1000) as blocker:
+        assert controller.export(target) is None
+    assert blocker.args[0] == "File already exists"
+    assert controller.export(target, overwrite=True) == target
+
+
+def test_naming_helpers(tmp_path):
+    assert output_name("cat", (200, 100), "tiff") == "cat_200x100.tiff"
+    p = tmp_path / "x.png"
+    assert unique_path(p) == p
+    p.write_bytes(b"")
+    assert unique_path(p) == tmp_path / "x-2.png"
+
+
+@pytest.mark.parametrize("key", ["auto", "1280", "x3"])
+def test_targets(controller, key):
+    t = controller.target_for(key)
+    assert t.kind == {"auto": "auto", "1280": "longest", "x3": "scale"}[key]
+    assert isinstance(Path(), Path)
