@@ -1,0 +1,203 @@
+"""Evaluate exported weights on the validation photos and ship them in weights/.
+
+    python scripts/ship_weights.py RUN/stage-b160.safetensors [--valid DIR] [--force]
+
+Runs benchmarks.quality at x2, x4 and x4 + JPEG q60 (fp32, the literature's
+protocol), appends the result to the evaluation log in weights/manifest.json,
+and — only if the new model beats the shipped one by ≥ 0.1 dB PSNR-Y at x4 on
+clean inputs (or --force) — replaces the shipped file, rewrites the manifest
+(sha256, architecture) and weights/MODEL_CARD.md.  Each shipped file adds
+~80 MB to git history, so files are replaced, never accumulated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import quality  # noqa: E402
+from sr_core.weights import read_weights  # noqa: E402
+
+WEIGHTS = ROOT / "weights"
+MANIFEST = WEIGHTS / "manifest.json"
+SETTINGS = (("x2", 2, "none"), ("x4", 4, "none"), ("x4 jpeg60", 4, "jpeg60"))
+MIN_GAIN_DB = 0.1
+
+
+def evaluate(weights: Path, valid: Path) -> dict[str, dict[str, float]]:
+    """Mean PSNR/SSIM per setting and method, from benchmarks.quality's CSV."""
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, scale, degrade in SETTINGS:
+            out = Path(tmp) / f"{scale}-{degrade}.csv"
+            argv = [
+                "--hr",
+                str(valid),
+                "--scale",
+                str(scale),
+                "--degrade",
+                degrade,
+                "--weights",
+                str(weights),
+                "--precision",
+                "fp32",
+                "--csv",
+                str(out),
+            ]
+            if quality.main(argv) != 0:
+                raise SystemExit(f"quality benchmark failed for {label}")
+            with out.open() as fh:
+                mean = next(r for r in csv.DictReader(fh) if r["image"] == "MEAN")
+            results[label] = {
+                k: float(v) for k, v in mean.items() if k.endswith(("_psnr", "_ssim"))
+            }
+    return results
+
+
+def _cell(s: dict[str, float]) -> str:
+    gain = s["model_psnr"] - s["bicubic_psnr"]
+    return f"{s['model_psnr']:.2f} / {s['model_ssim']:.4f} ({gain:+.2f})"
+
+
+def model_card(info, manifest: dict) -> str:  # noqa: ANN001
+    t = info.training
+    recipe = t.get("recipe", {})
+    degr = recipe.get("degradation", {})
+    stages = "\n".join(
+        f"| {s['name']} | {s['crop']} | {s['batch_size']} | {s['epochs']} | {s['lr']} "
+        f"| {s['pct_start']} |"
+        for s in recipe.get("stages", [])
+    )
+    evals = "\n".join(
+        f"| {e['date']} | {e['name']} | {e['steps']} | {e['hours']:.2f} | "
+        + " | ".join(_cell(e["scores"][lab]) for lab, _, _ in SETTINGS)
+        + " |"
+        for e in manifest["evaluations"]
+    )
+    current = manifest["evaluations"][-1]["scores"] if manifest["evaluations"] else {}
+    base = "\n".join(
+        f"| {lab} | {s['bicubic_psnr']:.2f} / {s['bicubic_ssim']:.4f} | "
+        f"{s['lanczos_psnr']:.2f} / {s['lanczos_ssim']:.4f} | "
+        f"{s['model_psnr']:.2f} / {s['model_ssim']:.4f} |"
+        for lab, s in current.items()
+    )
+    data = t.get("data", {})
+    return f"""# Model card: {info.name}
+
+Created {info.created}. File: `{manifest["default"]}` (fp16 safetensors; sha256 in
+`manifest.json`).
+
+## Architecture
+U-Net with a torchvision **{info.arch.encoder}** encoder (fastai v1 `DynamicUnet`
+rebuild: PixelShuffle upsampling with blur, ICNR init {
+        "on" if info.arch.icnr else "off"
+    }, weight-normalised decoder convs, skip BatchNorms), 3-channel output, no
+output activation, ImageNet normalisation. Input: the image resized to the output
+size with Pillow **{info.resize_filter}**; the network restores detail at that size,
+so one model serves every output size.
+
+## Training
+- Data: real photos from `shared/data/train` ({data.get("train_images")} images:
+  ImageNet sample, BSDS200 train, T91, Sun–Hays 80; see `shared/data/README.md`),
+  validated on the 50 photos of `shared/data/valid`. Licences: research use.
+- From scratch (no ImageNet weights were reachable on the build machine); loss:
+  `{recipe.get("loss")}`; recipe `{recipe.get("name")}`, AdamW (β2 0.99, decoupled
+  wd {recipe.get("weight_decay")}), fastai one-cycle per stage, bf16 autocast on CPU.
+- Degradations: HR crop downscaled ×{degr.get("scale_min")}–{degr.get("scale_max")}
+  with {", ".join(sorted(set(degr.get("down_filters", []))))}; JPEG with probability
+  {degr.get("jpeg_prob")} at quality {degr.get("jpeg_quality")}; noise p
+  {degr.get("noise_prob")}; blur p {degr.get("blur_prob")}; resized back with
+  {degr.get("up_filter")}; random crops and dihedral flips.
+- Stages:
+
+| stage | crop | batch | epochs | max LR | pct_start |
+|---|---|---|---|---|---|
+{stages}
+
+- Done: {t.get("stages_done")} stage(s), {t.get("steps")} steps, {t.get("samples_seen")}
+  samples, {t.get("hours")} wall hours ({t.get("cpu_hours")} CPU hours) on a 2-core
+  CPU.
+
+## Quality on `shared/data/valid` (50 photos)
+PSNR-Y (dB) / SSIM-Y, border = scale, LR by antialiased Pillow bicubic downscale
+(`benchmarks/quality.py`, fp32):
+
+| setting | bicubic | Lanczos | this model |
+|---|---|---|---|
+{base}
+
+Not measured on Set5/Set14/BSD100 (not available on the build machine).
+
+## Evaluation log
+Model PSNR / SSIM (gain over bicubic in dB):
+
+| date | name | steps | hours | x2 | x4 | x4 jpeg60 |
+|---|---|---|---|---|---|---|
+{evals}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("weights", type=Path)
+    p.add_argument("--valid", type=Path, default=ROOT.parent / "shared/data/valid")
+    p.add_argument("--force", action="store_true", help="ship even if not better")
+    args = p.parse_args(argv)
+    _, info = read_weights(args.weights)
+    scores = evaluate(args.weights, args.valid)
+    manifest = (
+        json.loads(MANIFEST.read_text())
+        if MANIFEST.exists()
+        else {"default": None, "files": {}, "evaluations": []}
+    )
+    t = info.training
+    manifest["evaluations"].append(
+        {
+            "date": info.created,
+            "name": info.name,
+            "steps": t.get("steps", 0),
+            "hours": t.get("hours", 0.0),
+            "scores": scores,
+        }
+    )
+    x4 = scores["x4"]["model_psnr"]
+    shipped = manifest["default"] and manifest["files"][manifest["default"]]
+    best = shipped["scores"]["x4"]["model_psnr"] if shipped else float("-inf")
+    print(f"x4 PSNR-Y: new {x4:.3f} dB, shipped {best:.3f} dB")
+    if x4 < best + MIN_GAIN_DB and not args.force:
+        MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+        print(
+            f"not shipped: needs ≥ {MIN_GAIN_DB} dB over the shipped model "
+            "(evaluation logged in manifest.json)"
+        )
+        return 1
+    name = f"{info.name}.safetensors"
+    for old in WEIGHTS.glob("*.safetensors"):
+        old.unlink()
+    shutil.copyfile(args.weights, WEIGHTS / name)
+    manifest["default"] = name
+    manifest["files"] = {
+        name: {
+            "sha256": hashlib.sha256((WEIGHTS / name).read_bytes()).hexdigest(),
+            "arch": info.arch.to_dict(),
+            "created": info.created,
+            "scores": scores,
+        }
+    }
+    MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+    (WEIGHTS / "MODEL_CARD.md").write_text(model_card(info, manifest))
+    print(f"shipped weights/{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
