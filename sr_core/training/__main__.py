@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 
 from sr_core.arch.encoder import ENCODERS, PretrainedWeightsUnavailableError
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    trainer = None
     try:
         if args.command == "export":
             from sr_core.training.export import export_run
@@ -124,13 +126,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "lr-find":
             from sr_core.training.lr_find import lr_find
 
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                print(
+                    "error: lr-find runs in one process; start it without torchrun",
+                    file=sys.stderr,
+                )
+                return 2
             lr_find(
                 recipe, settings, args.stage, args.steps, args.start_lr, args.end_lr
             )
             return 0
         trainer = Trainer(recipe, settings, resume=args.resume)
         state = trainer.run()
-        if trainer._stop or state.stage < len(recipe.stages):
+        if not trainer.is_main:
+            return 0
+        if trainer.stopped or state.stage < len(recipe.stages):
             print(
                 f"stopped at stage {state.stage} epoch {state.epoch} batch "
                 f"{state.batch} ({state.steps} steps); continue with --resume"
@@ -143,9 +153,16 @@ def main(argv: list[str] | None = None) -> int:
         DataError,
         PretrainedWeightsUnavailableError,
         FileExistsError,
+        FileNotFoundError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted without a checkpoint", file=sys.stderr)
+        return 130
+    finally:
+        if trainer is not None:
+            trainer.close()
 
 
 if __name__ == "__main__":
