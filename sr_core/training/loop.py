@@ -441,13 +441,8 @@ class Trainer:
         self._install_signals()
         try:
             while self.state.stage < len(self.recipe.stages):
-                stage = self.recipe.stages[self.state.stage]
-                if not self._run_stage(stage):
+                if not self._run_stage(self.recipe.stages[self.state.stage]):
                     break
-                if self.is_main:
-                    self._export_stage_weights(stage)
-                self.state.stage += 1
-                self.state.epoch = self.state.batch = 0
             if self.world > 1:
                 dist.barrier()
         finally:
@@ -480,19 +475,25 @@ class Trainer:
         return nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
     def _run_stage(self, stage: Stage) -> bool:
-        """Train one stage from the current state; False if stopped early."""
+        """Train one stage from the current state; False if stopped early.
+
+        A finished stage advances ``state.stage``, exports its weights
+        (``stage-<name>.safetensors``) and checkpoints.
+        """
         frozen = stage.frozen and self.recipe.pretrained
         groups = layer_param_groups(
             self.model, stage.group_lrs(), frozen, self.recipe.weight_decay
         )
         optimizer = torch.optim.AdamW(groups, betas=(0.95, 0.99), eps=1e-8)
+        st = self.state
         if self.ckpt is not None:
-            # The checkpoint was written during this stage (a finished stage moves
-            # on without one), so the groups match.
-            optimizer.load_state_dict(self.ckpt["optimizer"])
-            if "scaler" in self.ckpt and self.scaler.is_enabled():
-                self.scaler.load_state_dict(self.ckpt["scaler"])
-            self.ckpt = None  # the next stage starts a fresh optimiser; free memory
+            # At epoch 0 batch 0 the checkpoint was written as the previous stage
+            # ended: its optimiser is that stage's, and this one starts fresh.
+            if st.epoch or st.batch:
+                optimizer.load_state_dict(self.ckpt["optimizer"])
+                if "scaler" in self.ckpt and self.scaler.is_enabled():
+                    self.scaler.load_state_dict(self.ckpt["scaler"])
+            self.ckpt = None  # later stages start fresh; free the memory
         model = self._wrap()
         spe = self._steps_per_epoch(stage)
         total = spe * stage.epochs
@@ -504,7 +505,6 @@ class Trainer:
             seed=self.settings.seed + 1000 * self.state.stage,
         )
         sampler = EpochSampler(len(dataset), dataset.seed, self.rank, self.world)
-        st = self.state
         last_ckpt = last_print = time.monotonic()
         while st.epoch < stage.epochs:
             t_epoch, c_epoch = time.monotonic(), time.process_time()
@@ -581,8 +581,14 @@ class Trainer:
             if self.is_main:
                 st.history.append(row)
                 self._log_row(row)
-            self.checkpoint(optimizer)
-            last_ckpt = time.monotonic()
+            if st.epoch < stage.epochs:  # the last one is saved below
+                self.checkpoint(optimizer)
+                last_ckpt = time.monotonic()
+        st.stage += 1
+        st.epoch = st.batch = 0
+        if self.is_main:
+            self._export_stage_weights(stage)
+        self.checkpoint(optimizer)
         return True
 
     def _batches(
