@@ -233,9 +233,16 @@ def load_run_data(settings: RunSettings) -> RunData:
 
 
 def _worker_init(_worker_id: int) -> None:
-    # Ctrl-C reaches the whole process group: let only the main process handle it
-    # (checkpoint, then stop) instead of killing the workers under it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Signals sent to a whole process group (Ctrl-C in a terminal, torchrun
+    # stopping its ranks) must reach only the trainer, which finishes its step,
+    # checkpoints and then shuts its workers down. A worker killed under it
+    # instead raises "DataLoader worker ... is killed by signal" in the middle of
+    # the step. In a session of its own the worker still exits when the trainer
+    # stops it or dies.
+    if hasattr(os, "setsid"):
+        os.setsid()
+    else:  # pragma: no cover - Windows
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Trainer:
