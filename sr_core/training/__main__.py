@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         "--max-steps", type=int, help="stop (with a checkpoint) after N steps"
     )
     t.add_argument("--valid-limit", type=int, help="use at most N validation images")
+    t.add_argument(
+        "--valid-crop",
+        type=int,
+        default=192,
+        help="side of the centre crop of each validation image (default 192)",
+    )
     t.add_argument("--no-progress", action="store_true")
 
     e = sub.add_parser("export", help="write inference weights from a run")
@@ -117,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                     "checkpoint_minutes": args.checkpoint_minutes,
                     "max_steps": args.max_steps,
                     "valid_limit": args.valid_limit,
+                    "valid_crop": args.valid_crop,
                     "progress": not args.no_progress,
                 }
                 if args.command == "train"

@@ -66,6 +66,7 @@ class RunSettings:
     max_steps: int | None = None
     valid_limit: int | None = None
     progress: bool = True
+    valid_crop: int = VALID_CROP  # side of the centre crops validated on
 
 
 @dataclass
@@ -329,6 +330,14 @@ class Trainer:
                 "Resuming with a recipe that differs from the checkpoint's in %s",
                 diff,
             )
+        world = int(ckpt.get("world", 1))
+        if world != self.world:
+            log.warning(
+                "The run was trained with %d process(es), now %d: steps per epoch, "
+                "the LR schedule and the data order change from here on",
+                world,
+                self.world,
+            )
         old = json.loads(ckpt["settings"])
         if old.get("seed", self.settings.seed) != self.settings.seed:
             log.warning(
@@ -433,6 +442,7 @@ class Trainer:
             "recipe": json.dumps(self.recipe.to_dict()),
             "settings": json.dumps(dataclasses.asdict(self.settings)),
             "torch_rng": torch.get_rng_state(),
+            "world": self.world,  # added later: absent from older checkpoints
         }
         if self.scaler.is_enabled():
             data["scaler"] = self.scaler.state_dict()
@@ -629,7 +639,7 @@ class Trainer:
         self.model.eval()
         dataset = PairDataset(
             self.valid_paths,
-            VALID_CROP,
+            self.settings.valid_crop,
             self.recipe.degradation,
             train=False,
             seed=self.settings.seed,

@@ -110,6 +110,7 @@ def make_settings(train_dir: Path, valid_dir: Path) -> SettingsFactory:
             "device": "cpu",
             "precision": "fp32",
             "progress": False,
+            "valid_crop": 64,
         }
         base.update(kw)
         return RunSettings(**base)  # type: ignore[arg-type]

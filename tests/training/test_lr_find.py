@@ -83,7 +83,8 @@ def test_lr_find_cli(
 ) -> None:
     argv = ["lr-find", "--data", str(train_dir), "--valid", str(valid_dir)]
     argv += ["--out", str(tmp_path), "--recipe", str(recipe_file)]
-    argv += ["--encoder", "resnet18", "--workers", "0", "--steps", "3"]
+    argv += ["--encoder", "resnet18", "--workers", "0", "--precision", "fp32"]
+    argv += ["--steps", "3"]
     argv += ["--stage", "1", "--start-lr", "1e-4", "--end-lr", "1e-2"]
     assert main(argv) == 0
     assert "wrote" in capsys.readouterr().out

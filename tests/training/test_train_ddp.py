@@ -28,7 +28,7 @@ def test_ddp_two_processes(
     cmd += ["--nproc_per_node=2", "-m", "sr_core.training", "train"]
     cmd += ["--data", str(data), "--valid", str(valid_dir), "--out", str(out)]
     cmd += ["--recipe", str(recipe_file), "--encoder", "resnet18", "--workers", "0"]
-    cmd += ["--precision", "fp32", "--no-progress"]
+    cmd += ["--precision", "fp32", "--no-progress", "--valid-crop", "64"]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
