@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 
 from sr_core.arch.encoder import ENCODERS, PretrainedWeightsUnavailableError
@@ -56,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         "--max-steps", type=int, help="stop (with a checkpoint) after N steps"
     )
     t.add_argument("--valid-limit", type=int, help="use at most N validation images")
+    t.add_argument(
+        "--valid-crop",
+        type=int,
+        default=192,
+        help="side of the centre crop of each validation image (default 192)",
+    )
     t.add_argument("--no-progress", action="store_true")
 
     e = sub.add_parser("export", help="write inference weights from a run")
@@ -91,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    trainer = None
     try:
         if args.command == "export":
             from sr_core.training.export import export_run
@@ -115,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                     "checkpoint_minutes": args.checkpoint_minutes,
                     "max_steps": args.max_steps,
                     "valid_limit": args.valid_limit,
+                    "valid_crop": args.valid_crop,
                     "progress": not args.no_progress,
                 }
                 if args.command == "train"
@@ -124,13 +133,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "lr-find":
             from sr_core.training.lr_find import lr_find
 
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                print(
+                    "error: lr-find runs in one process; start it without torchrun",
+                    file=sys.stderr,
+                )
+                return 2
             lr_find(
                 recipe, settings, args.stage, args.steps, args.start_lr, args.end_lr
             )
             return 0
         trainer = Trainer(recipe, settings, resume=args.resume)
         state = trainer.run()
-        if trainer._stop or state.stage < len(recipe.stages):
+        if not trainer.is_main:
+            return 0
+        if trainer.stopped or state.stage < len(recipe.stages):
             print(
                 f"stopped at stage {state.stage} epoch {state.epoch} batch "
                 f"{state.batch} ({state.steps} steps); continue with --resume"
@@ -143,9 +160,16 @@ def main(argv: list[str] | None = None) -> int:
         DataError,
         PretrainedWeightsUnavailableError,
         FileExistsError,
+        FileNotFoundError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted without a checkpoint", file=sys.stderr)
+        return 130
+    finally:
+        if trainer is not None:
+            trainer.close()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
+LOSSES = ("feature", "l1", "l1_fft")
 _SLICE = re.compile(r"^slice\(\s*([^,\s)]+)\s*(?:,\s*([^,\s)]+)\s*)?\)$")
 
 
@@ -71,6 +72,13 @@ class Stage:
 
 @dataclass(frozen=True)
 class Recipe:
+    """A whole training plan: stages run in order, one degradation, one loss.
+
+    ``loss`` is ``feature`` (VGG16-bn perceptual, needs ImageNet weights),
+    ``l1`` or ``l1_fft``; ``pretrained`` starts the encoder from ImageNet
+    weights (and only then do ``frozen`` stages freeze anything).
+    """
+
     name: str
     stages: tuple[Stage, ...]
     degradation: Degradation = field(default_factory=Degradation)
@@ -83,20 +91,36 @@ class Recipe:
 
 
 def parse_lr(lr: str | float, n_groups: int = 3) -> list[float]:
-    """``1e-3`` → same for all; ``slice(b)`` → [b/10]*(n-1)+[b];
-    ``slice(a, b)`` → geometric series from a to b over the groups."""
+    """Per-group max LRs, as fastai's ``lr_range`` spreads them.
+
+    ``1e-3`` → the same for every group; ``"slice(b)"`` → [b/10]*(n-1) + [b];
+    ``"slice(a, b)"`` → a geometric series from a to b over the groups.
+
+    Raises:
+        RecipeError: not a positive number or one of the slice forms.
+    """
+    if isinstance(lr, bool):
+        raise RecipeError(f"lr {lr!r}: use a number, 'slice(b)' or 'slice(a, b)'")
     if isinstance(lr, (int, float)):
+        if not lr > 0:
+            raise RecipeError(f"lr {lr!r} must be positive")
         return [float(lr)] * n_groups
     m = _SLICE.match(str(lr).strip())
     if not m:
         raise RecipeError(f"lr {lr!r}: use a number, 'slice(b)' or 'slice(a, b)'")
-    a, b = m.group(1), m.group(2)
+    try:
+        a = float(m.group(1))
+        b = None if m.group(2) is None else float(m.group(2))
+    except ValueError as exc:
+        raise RecipeError(f"lr {lr!r}: {exc}") from exc
+    if not a > 0 or (b is not None and not b > 0):
+        raise RecipeError(f"lr {lr!r}: the slice bounds must be positive")
     if b is None:
-        top = float(a)
-        return [top / 10] * (n_groups - 1) + [top]
-    lo, hi = float(a), float(b)
-    q = (hi / lo) ** (1 / (n_groups - 1))
-    return [lo * q**i for i in range(n_groups)]
+        return [a / 10] * (n_groups - 1) + [a]
+    if n_groups == 1:
+        return [b]
+    q = (b / a) ** (1 / (n_groups - 1))
+    return [a * q**i for i in range(n_groups)]
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -106,6 +130,10 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         raise RecipeError(
             f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}"
         )
+    if cls is not Recipe:  # Recipe gets already-built stages and degradation
+        nested = sorted(k for k, v in data.items() if isinstance(v, dict))
+        if nested:
+            raise RecipeError(f"{where}: {nested} must be plain values, not tables")
     kwargs = {}
     for key, value in data.items():
         if isinstance(value, list):
@@ -117,26 +145,129 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         raise RecipeError(f"{where}: {exc}") from exc
 
 
+def _check(ok: bool, where: str, message: str) -> None:
+    if not ok:
+        raise RecipeError(f"{where}: {message}")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_range(v: object, kind: Any = _is_num) -> bool:
+    return (
+        isinstance(v, tuple)
+        and len(v) == 2
+        and all(kind(x) for x in v)
+        and v[0] <= v[1]
+    )
+
+
+def _validate_stage(s: Stage, where: str) -> None:
+    _check(isinstance(s.name, str) and bool(s.name), where, "name must be a string")
+    _check(
+        _is_int(s.crop) and s.crop >= 32 and s.crop % 32 == 0,
+        where,
+        f"crop must be a multiple of 32 (got {s.crop!r})",
+    )
+    _check(
+        _is_int(s.batch_size) and s.batch_size >= 1,
+        where,
+        f"batch_size must be an integer ≥ 1 (got {s.batch_size!r})",
+    )
+    _check(
+        _is_int(s.epochs) and s.epochs >= 1,
+        where,
+        f"epochs must be an integer ≥ 1 (got {s.epochs!r})",
+    )
+    _check(
+        _is_num(s.pct_start) and 0 <= s.pct_start < 1,
+        where,
+        f"pct_start must be in [0, 1) (got {s.pct_start!r})",
+    )
+    _check(isinstance(s.frozen, bool), where, "frozen must be true or false")
+    try:
+        s.group_lrs()
+    except RecipeError as exc:
+        raise RecipeError(f"{where}: {exc}") from exc
+
+
+def _validate_degradation(d: Degradation, where: str) -> None:
+    from sr_core.training.data import FILTERS  # data imports this module
+
+    _check(
+        _is_num(d.scale_min) and _is_num(d.scale_max) and d.scale_min >= 1,
+        where,
+        "scale_min and scale_max must be numbers ≥ 1",
+    )
+    _check(d.scale_min <= d.scale_max, where, "scale_min must be ≤ scale_max")
+    _check(
+        isinstance(d.down_filters, tuple) and len(d.down_filters) > 0,
+        where,
+        "down_filters must be a non-empty list of filter names",
+    )
+    for f in (*d.down_filters, d.up_filter):
+        _check(
+            f in FILTERS, where, f"unknown filter {f!r}; use one of {sorted(FILTERS)}"
+        )
+    for key in ("jpeg_prob", "noise_prob", "blur_prob"):
+        v = getattr(d, key)
+        _check(_is_num(v) and 0 <= v <= 1, where, f"{key} must be in [0, 1]")
+    _check(
+        _is_range(d.jpeg_quality, _is_int)
+        and 1 <= d.jpeg_quality[0] <= 100
+        and d.jpeg_quality[1] <= 100,
+        where,
+        "jpeg_quality must be [low, high] integers in 1..100",
+    )
+    for key in ("noise_sigma", "blur_radius"):
+        v = getattr(d, key)
+        _check(_is_range(v) and v[0] >= 0, where, f"{key} must be [low, high] ≥ 0")
+
+
 def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> Recipe:
-    """Validate a parsed recipe; raises ``RecipeError`` naming bad keys."""
+    """Validate a parsed recipe.
+
+    Raises:
+        RecipeError: a missing, unknown (typo) or out-of-range key; the message
+            names the key and where it is.
+    """
     data = dict(data)
     stages_raw = data.pop("stages", None)
-    if not stages_raw:
+    if not stages_raw or not isinstance(stages_raw, list):
         raise RecipeError(f"{source}: needs at least one [[stages]] table")
-    stages = tuple(
-        _build(Stage, dict(s), f"{source} stage {i}") for i, s in enumerate(stages_raw)
-    )
-    for s in stages:
-        s.group_lrs()
-        if s.crop % 32 or s.crop < 32:
-            raise RecipeError(f"{source} stage {s.name}: crop must be a multiple of 32")
-    degr = _build(
-        Degradation, dict(data.pop("degradation", {})), f"{source} degradation"
-    )
+    stages = []
+    for i, raw in enumerate(stages_raw):
+        where = f"{source} stage {i}"
+        if not isinstance(raw, dict):
+            raise RecipeError(f"{where}: must be a [[stages]] table")
+        stage = _build(Stage, dict(raw), where)
+        _validate_stage(stage, f"{where} ({stage.name})")
+        stages.append(stage)
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names):
+        raise RecipeError(f"{source}: stage names must be unique (got {names})")
+    degr_raw = data.pop("degradation", {})
+    if not isinstance(degr_raw, dict):
+        raise RecipeError(f"{source}: degradation must be a [degradation] table")
+    degr = _build(Degradation, dict(degr_raw), f"{source} [degradation]")
+    _validate_degradation(degr, f"{source} [degradation]")
     data.setdefault("name", Path(source).stem)
-    recipe = _build(Recipe, {**data, "stages": stages, "degradation": degr}, source)
-    if recipe.loss not in ("feature", "l1", "l1_fft"):
-        raise RecipeError(f"{source}: loss must be feature, l1 or l1_fft")
+    recipe = _build(
+        Recipe, {**data, "stages": tuple(stages), "degradation": degr}, source
+    )
+    if recipe.loss not in LOSSES:
+        raise RecipeError(f"{source}: loss must be one of {list(LOSSES)}")
+    _check(isinstance(recipe.pretrained, bool), source, "pretrained must be a boolean")
+    _check(
+        _is_num(recipe.weight_decay) and recipe.weight_decay >= 0,
+        source,
+        "weight_decay must be a number ≥ 0",
+    )
     return recipe
 
 

@@ -52,7 +52,14 @@ def export_run(
         source: a run folder or a ``.ckpt`` file.
         out: weights file to write (atomically).
         name: model name stored in the file (default: recipe name + steps).
+        half: store fp16 tensors (the core computes in fp32/bf16 anyway).
         trainer: export the live model of a running trainer instead of a file.
+
+    Returns:
+        the path written.
+
+    Raises:
+        FileNotFoundError: ``source`` has no checkpoint.
     """
     import dataclasses
 
@@ -67,6 +74,11 @@ def export_run(
         path = Path(source)
         if path.is_dir():
             path = path / CHECKPOINT
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"No checkpoint at {path}: give a run folder (the --out of "
+                "`train`) or a .ckpt file."
+            )
         ckpt = load_checkpoint(path)
         arch = UNetConfig.from_dict(json.loads(ckpt["arch"]))
         model = build_unet(arch)

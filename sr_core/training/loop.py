@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -16,6 +17,7 @@ import os
 import signal
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +26,19 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from sr_core.arch import SuperResUNet, UNetConfig, build_unet
 from sr_core.training.config import Recipe, Stage
-from sr_core.training.data import EpochSampler, PairDataset, scan_images, split_folder
+from sr_core.training.data import (
+    DataError,
+    EpochSampler,
+    PairDataset,
+    scan_images,
+    split_folder,
+)
 from sr_core.training.losses import build_loss
 from sr_core.training.schedule import one_cycle
 from sr_core.weights import IMAGENET_MEAN, IMAGENET_STD
@@ -57,6 +66,7 @@ class RunSettings:
     max_steps: int | None = None
     valid_limit: int | None = None
     progress: bool = True
+    valid_crop: int = VALID_CROP  # side of the centre crops validated on
 
 
 @dataclass
@@ -71,6 +81,21 @@ class RunState:
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    # Added later (absent from older checkpoints, so they default): the running
+    # sum and count of this epoch's batch losses, so a resumed epoch still
+    # reports the mean over all of its batches.
+    epoch_loss_sum: float = 0.0
+    epoch_loss_count: int = 0
+
+    @classmethod
+    def from_json(cls, text: str) -> RunState:
+        """Read the checkpoint's ``state``, ignoring keys this version lacks."""
+        data = json.loads(text)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            log.warning("Checkpoint state has unknown keys %s (ignored)", unknown)
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def pick_device(name: str) -> torch.device:
@@ -136,14 +161,22 @@ def psnr_y_batch(
 def layer_param_groups(
     model: SuperResUNet, lrs: list[float], frozen: bool, wd: float
 ) -> list[dict[str, Any]]:
-    """Optimiser groups per layer group; freezing keeps BatchNorm trainable."""
+    """Optimiser groups per layer group, fastai's ``freeze()`` when ``frozen``.
+
+    Frozen means the two encoder groups train only their BatchNorm layers
+    (fastai's ``train_bn=True``); every other parameter is set trainable, so a
+    frozen stage followed by an unfrozen one unfreezes everything.
+
+    Returns:
+        torch param-group dicts with ``lr`` and ``max_lr`` (the group's peak).
+    """
     groups = []
     for gi, (modules, lr) in enumerate(zip(model.layer_groups(), lrs, strict=True)):
         params = []
         for mod in modules:
             for sub in mod.modules():
                 direct = list(sub.parameters(recurse=False))
-                trainable = not (frozen and gi < 2) or isinstance(sub, nn.BatchNorm2d)
+                trainable = not (frozen and gi < 2) or isinstance(sub, _BatchNorm)
                 for p in direct:
                     p.requires_grad_(trainable)
                     if trainable:
@@ -171,15 +204,72 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-class Trainer:
-    """Runs a recipe's stages; ``run()`` returns when done, stopped or at max_steps."""
+@dataclass(frozen=True)
+class RunData:
+    """The image paths a run trains and validates on."""
 
-    def __init__(self, recipe: Recipe, settings: RunSettings, resume: bool = False):
+    train: tuple[Path, ...]
+    valid: tuple[Path, ...]
+    skipped: tuple[tuple[Path, str], ...]
+
+
+def load_run_data(settings: RunSettings) -> RunData:
+    """Scan the train (and valid) folders; without ``valid_dir``, a seeded 10% split.
+
+    Unreadable or too-small files are skipped and listed in ``skipped``.
+
+    Raises:
+        DataError: a folder is missing or holds no usable image.
+    """
+    folder = scan_images(settings.train_dir)
+    if settings.valid_dir:
+        train, valid = folder, scan_images(settings.valid_dir)
+    else:
+        train, valid = split_folder(folder, 0.1, seed=42)
+    return RunData(
+        train.paths,
+        valid.paths[: settings.valid_limit],
+        (*train.skipped, *valid.skipped),
+    )
+
+
+def _worker_init(_worker_id: int) -> None:
+    # Signals sent to a whole process group (Ctrl-C in a terminal, torchrun
+    # stopping its ranks) must reach only the trainer, which finishes its step,
+    # checkpoints and then shuts its workers down. A worker killed under it
+    # instead raises "DataLoader worker ... is killed by signal" in the middle of
+    # the step. In a session of its own the worker still exits when the trainer
+    # stops it or dies.
+    if hasattr(os, "setsid"):
+        os.setsid()
+    else:  # pragma: no cover - Windows
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class Trainer:
+    """Runs a recipe's stages; ``run()`` returns when done, stopped or at max_steps.
+
+    Args:
+        recipe: what to train.
+        settings: data folders, run folder, device and the like.
+        resume: continue from ``<out>/last.ckpt`` if it exists (a new run if not).
+
+    Raises:
+        FileExistsError: the run folder has a checkpoint and ``resume`` is False.
+        DataError: no usable images, or fewer than a stage's batch needs.
+        PretrainedWeightsUnavailableError: ImageNet weights needed but unreachable.
+    """
+
+    def __init__(
+        self, recipe: Recipe, settings: RunSettings, resume: bool = False
+    ) -> None:
         self.recipe, self.settings = recipe, settings
         self.out = Path(settings.out_dir)
         self.rank = int(os.environ.get("RANK", "0"))
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.is_main = self.rank == 0
         self.device = pick_device(settings.device)
+        self._owns_group = False
         if self.world > 1:
             if self.device.type == "cuda":
                 self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
@@ -187,12 +277,13 @@ class Trainer:
             if not dist.is_initialized():
                 backend = "nccl" if self.device.type == "cuda" else "gloo"
                 dist.init_process_group(backend)
+                self._owns_group = True
         self.amp_dtype = autocast_dtype(self.device, settings.precision)
-        self.is_main = self.rank == 0
         torch.manual_seed(settings.seed)
         self.arch = UNetConfig(encoder=settings.encoder)
-        ckpt_path = self.out / CHECKPOINT
+        self.state = RunState()
         self.ckpt: dict[str, Any] | None = None
+        ckpt_path = self.out / CHECKPOINT
         if ckpt_path.exists():
             if not resume:
                 raise FileExistsError(
@@ -201,38 +292,95 @@ class Trainer:
                 )
             self.ckpt = load_checkpoint(ckpt_path)
             self.arch = UNetConfig.from_dict(json.loads(self.ckpt["arch"]))
-        self.model = build_unet(self.arch, pretrained_encoder=recipe.pretrained)
+            self.state = RunState.from_json(self.ckpt["state"])
+            self._check_resume(self.ckpt)
+        elif resume and self.is_main:
+            log.info("No checkpoint in %s: starting a new run", self.out)
+        # Cheap checks first: data, then the loss (it may need to download VGG).
+        self._prepare_data()
+        self.loss_fn = build_loss(recipe.loss).to(self.device)
+        # A resumed model takes its weights from the checkpoint: don't fetch ImageNet.
+        self.model = build_unet(
+            self.arch, pretrained_encoder=recipe.pretrained and self.ckpt is None
+        )
         self.model.to(self.device, memory_format=torch.channels_last)
         self.norm = Normalizer().to(self.device)
-        self.loss_fn = build_loss(recipe.loss).to(self.device)
-        self.state = RunState()
         if self.ckpt is not None:
             self.model.load_state_dict(self.ckpt["model"])
-            self.state = RunState(**json.loads(self.ckpt["state"]))
             torch.set_rng_state(self.ckpt["torch_rng"])
-        self._prepare_data()
-        self._stop = False
+        self._stop = False  # set by a signal on this rank
+        self.stopped = False  # agreed by all ranks: run() returned early
+        self._old_handlers: dict[int, Any] = {}
         self.scaler = torch.amp.GradScaler(
-            enabled=self.device.type == "cuda" and self.amp_dtype == torch.float16
+            self.device.type,
+            enabled=self.device.type == "cuda" and self.amp_dtype == torch.float16,
         )
+
+    def _check_resume(self, ckpt: dict[str, Any]) -> None:
+        """Warn where this invocation differs from the run being resumed."""
+        if not self.is_main:
+            return
+        saved = json.loads(ckpt["recipe"])
+        now = json.loads(json.dumps(self.recipe.to_dict()))
+        diff = sorted(
+            k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k)
+        )
+        if diff:
+            log.warning(
+                "Resuming with a recipe that differs from the checkpoint's in %s",
+                diff,
+            )
+        world = int(ckpt.get("world", 1))
+        if world != self.world:
+            log.warning(
+                "The run was trained with %d process(es), now %d: steps per epoch, "
+                "the LR schedule and the data order change from here on",
+                world,
+                self.world,
+            )
+        old = json.loads(ckpt["settings"])
+        if old.get("seed", self.settings.seed) != self.settings.seed:
+            log.warning(
+                "Resuming with --seed %s but the run used %s: the data order changes",
+                self.settings.seed,
+                old["seed"],
+            )
+        if self.settings.encoder != self.arch.encoder:
+            log.warning(
+                "The checkpoint's encoder is %s; --encoder %s is ignored",
+                self.arch.encoder,
+                self.settings.encoder,
+            )
+            self.settings = dataclasses.replace(
+                self.settings, encoder=self.arch.encoder
+            )
 
     # -- data -------------------------------------------------------------------
     def _prepare_data(self) -> None:
-        folder = scan_images(self.settings.train_dir)
-        if self.settings.valid_dir:
-            train, valid = folder, scan_images(self.settings.valid_dir)
-        else:
-            train, valid = split_folder(folder, 0.1, seed=42)
-        self.skipped = [*train.skipped, *valid.skipped]
-        self.train_paths = train.paths
-        self.valid_paths = valid.paths[: self.settings.valid_limit]
+        data = load_run_data(self.settings)
+        self.skipped = list(data.skipped)
+        self.train_paths = data.train
+        self.valid_paths = data.valid
+        per_rank = math.ceil(len(self.train_paths) / self.world)
+        for stage in self.recipe.stages[self.state.stage :]:
+            if per_rank < stage.batch_size:
+                raise DataError(
+                    f"Stage {stage.name} has batch_size {stage.batch_size} "
+                    f"{'per process ' if self.world > 1 else ''}but only "
+                    f"{len(self.train_paths)} training images were found"
+                    f"{f' for {self.world} processes' if self.world > 1 else ''}: "
+                    "add images or lower batch_size in the recipe."
+                )
         if self.is_main:
-            for p, why in self.skipped:
-                print(f"skipped {p}: {why}")
+            if self.skipped:
+                print(f"skipped {len(self.skipped)} unusable file(s):")
+                for p, why in self.skipped:
+                    print(f"  {p}: {why}")
             print(
                 f"data: {len(self.train_paths)} train, {len(self.valid_paths)} valid "
                 f"images; device {self.device}, autocast {self.amp_dtype}, "
-                f"world {self.world}"
+                f"world {self.world}",
+                flush=True,
             )
 
     # -- helpers ------------------------------------------------------------------
@@ -248,61 +396,122 @@ class Trainer:
 
     def _install_signals(self) -> None:
         def handler(signum: int, _frame: object) -> None:
-            log.warning("Signal %s: checkpointing, then stopping", signum)
+            if self._stop:
+                # A second signal: the user does not want to wait for a checkpoint.
+                raise KeyboardInterrupt
+            log.warning(
+                "Signal %s: checkpointing after this step, then stopping "
+                "(send it again to quit at once)",
+                signum,
+            )
             self._stop = True
 
-        with contextlib.suppress(ValueError):  # not in the main thread
-            signal.signal(signal.SIGINT, handler)
-            signal.signal(signal.SIGTERM, handler)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not in the main thread
+                self._old_handlers[sig] = signal.signal(sig, handler)
+
+    def _restore_signals(self) -> None:
+        for sig, old in self._old_handlers.items():
+            signal.signal(sig, old)
+        self._old_handlers.clear()
+
+    def _sync(self, loss: float) -> tuple[float, bool]:
+        """Mean loss over ranks, and whether any rank was asked to stop.
+
+        All ranks must leave the loop at the same step, or the ones still
+        training wait forever in the next all-reduce.
+        """
+        if self.world == 1:
+            return loss, self._stop
+        t = torch.tensor([loss, float(self._stop)], dtype=torch.float64)
+        if self.device.type == "cuda":
+            t = t.to(self.device)
+        dist.all_reduce(t)
+        return float(t[0]) / self.world, bool(t[1] > 0)
 
     def checkpoint(self, optimizer: torch.optim.Optimizer) -> None:
+        """Write ``last.ckpt`` atomically (rank 0 only)."""
         if not self.is_main:
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        _atomic_torch_save(
-            {
-                "model": self.model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "state": json.dumps(dataclasses.asdict(self.state)),
-                "arch": json.dumps(self.arch.to_dict()),
-                "recipe": json.dumps(self.recipe.to_dict()),
-                "settings": json.dumps(dataclasses.asdict(self.settings)),
-                "torch_rng": torch.get_rng_state(),
-            },
-            self.out / CHECKPOINT,
-        )
+        data: dict[str, Any] = {
+            "model": self.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "state": json.dumps(dataclasses.asdict(self.state)),
+            "arch": json.dumps(self.arch.to_dict()),
+            "recipe": json.dumps(self.recipe.to_dict()),
+            "settings": json.dumps(dataclasses.asdict(self.settings)),
+            "torch_rng": torch.get_rng_state(),
+            "world": self.world,  # added later: absent from older checkpoints
+        }
+        if self.scaler.is_enabled():
+            data["scaler"] = self.scaler.state_dict()
+        _atomic_torch_save(data, self.out / CHECKPOINT)
 
     # -- main loop ----------------------------------------------------------------
     def run(self) -> RunState:
+        """Train from the current state to the end of the recipe.
+
+        Returns early, after writing a checkpoint, on SIGINT/SIGTERM or at
+        ``max_steps``; ``self.stopped`` then is True.
+        """
         self._install_signals()
-        ddp_model: nn.Module = self.model
-        if self.world > 1:
-            ddp_model = nn.parallel.DistributedDataParallel(self.model)
-        while self.state.stage < len(self.recipe.stages) and not self._stop:
-            done = self._run_stage(self.recipe.stages[self.state.stage], ddp_model)
-            if not done:
-                break
-            if self.is_main:
-                self._export_stage_weights(self.recipe.stages[self.state.stage])
-            self.state.stage += 1
-            self.state.epoch = self.state.batch = 0
-            self.ckpt = None
-        if self.world > 1:
-            dist.barrier()
+        try:
+            while self.state.stage < len(self.recipe.stages):
+                if not self._run_stage(self.recipe.stages[self.state.stage]):
+                    break
+            if self.world > 1:
+                dist.barrier()
+        finally:
+            self._restore_signals()
         return self.state
 
-    def _steps_per_epoch(self, stage: Stage) -> int:
-        return max(1, math.ceil(len(self.train_paths) / self.world) // stage.batch_size)
+    def close(self) -> None:
+        """Leave the process group this trainer started (DDP)."""
+        if self._owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+            self._owns_group = False
 
-    def _run_stage(self, stage: Stage, model: nn.Module) -> bool:
-        """Train one stage from the current state; False if stopped early."""
+    def _steps_per_epoch(self, stage: Stage) -> int:
+        # Each rank gets ceil(n / world) samples (padded) and drops the last
+        # partial batch, as the DataLoader below does.
+        per_rank = math.ceil(len(self.train_paths) / self.world)
+        return per_rank // stage.batch_size
+
+    def _wrap(self) -> nn.Module:
+        # Built per stage, after requires_grad is set: DDP only reduces the
+        # parameters that require grad when it is constructed.
+        if self.world == 1:
+            return self.model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # channels_last 1x1 convs (the head) have ambiguous strides; DDP warns on
+        # every step that their grads do not match its buckets. Harmless here.
+        warnings.filterwarnings(
+            "ignore", message="Grad strides do not match bucket view strides"
+        )
+        return nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    def _run_stage(self, stage: Stage) -> bool:
+        """Train one stage from the current state; False if stopped early.
+
+        A finished stage advances ``state.stage``, exports its weights
+        (``stage-<name>.safetensors``) and checkpoints.
+        """
         frozen = stage.frozen and self.recipe.pretrained
         groups = layer_param_groups(
             self.model, stage.group_lrs(), frozen, self.recipe.weight_decay
         )
         optimizer = torch.optim.AdamW(groups, betas=(0.95, 0.99), eps=1e-8)
-        if self.ckpt is not None and "optimizer" in self.ckpt:
-            optimizer.load_state_dict(self.ckpt["optimizer"])
+        st = self.state
+        if self.ckpt is not None:
+            # At epoch 0 batch 0 the checkpoint was written as the previous stage
+            # ended: its optimiser is that stage's, and this one starts fresh.
+            if st.epoch or st.batch:
+                optimizer.load_state_dict(self.ckpt["optimizer"])
+                if "scaler" in self.ckpt and self.scaler.is_enabled():
+                    self.scaler.load_state_dict(self.ckpt["scaler"])
+            self.ckpt = None  # later stages start fresh; free the memory
+        model = self._wrap()
         spe = self._steps_per_epoch(stage)
         total = spe * stage.epochs
         dataset = PairDataset(
@@ -313,76 +522,96 @@ class Trainer:
             seed=self.settings.seed + 1000 * self.state.stage,
         )
         sampler = EpochSampler(len(dataset), dataset.seed, self.rank, self.world)
-        last_ckpt = time.monotonic()
-        while self.state.epoch < stage.epochs:
-            dataset.set_epoch(self.state.epoch)
-            sampler.set_epoch(
-                self.state.epoch, start=self.state.batch * stage.batch_size
-            )
-            loader = DataLoader(
-                dataset,
-                stage.batch_size,
-                sampler=sampler,
-                drop_last=True,
-                num_workers=self.settings.workers,
-            )
-            model.train()
+        last_ckpt = last_print = time.monotonic()
+        while st.epoch < stage.epochs:
             t_epoch, c_epoch = time.monotonic(), time.process_time()
-            losses: list[float] = []
-            bar = tqdm(
-                total=spe,
-                initial=self.state.batch,
-                leave=False,
-                desc=f"{stage.name} {self.state.epoch + 1}/{stage.epochs}",
-                disable=not (self.is_main and self.settings.progress),
-            )
-            for x, y in self._batches(loader, spe - self.state.batch):
-                k = self.state.epoch * spe + self.state.batch
-                for g in optimizer.param_groups:
-                    lr, beta1 = one_cycle(k, total, g["max_lr"], stage.pct_start)
-                    g["lr"] = lr
-                    g["betas"] = (beta1, 0.99)
-                loss = self._train_step(model, optimizer, x, y)
-                losses.append(loss)
-                self.state.batch += 1
-                self.state.steps += 1
-                self.state.samples += stage.batch_size * self.world
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4f}")
-                now = time.monotonic()
-                over = self.settings.max_steps is not None and (
-                    self.state.steps >= self.settings.max_steps
+            # batch == spe: stopped after the epoch's last batch, before its
+            # validation; nothing left to train in this epoch.
+            if st.batch < spe:
+                dataset.set_epoch(st.epoch)
+                sampler.set_epoch(st.epoch, start=st.batch * stage.batch_size)
+                workers = self.settings.workers
+                loader = DataLoader(
+                    dataset,
+                    stage.batch_size,
+                    sampler=sampler,
+                    drop_last=True,
+                    num_workers=workers,
+                    worker_init_fn=_worker_init if workers > 0 else None,
                 )
-                if (
-                    self._stop
-                    or over
-                    or (now - last_ckpt > 60 * self.settings.checkpoint_minutes)
-                ):
-                    self._account(t_epoch, c_epoch)
-                    t_epoch, c_epoch = time.monotonic(), time.process_time()
-                    self.checkpoint(optimizer)
-                    last_ckpt = now
-                    if self._stop or over:
+                model.train()
+                bar = tqdm(
+                    total=spe,
+                    initial=st.batch,
+                    leave=False,
+                    desc=f"{stage.name} {st.epoch + 1}/{stage.epochs}",
+                    disable=not (self.is_main and self.settings.progress),
+                )
+                for x, y in self._batches(loader, spe - st.batch):
+                    k = st.epoch * spe + st.batch
+                    for g in optimizer.param_groups:
+                        lr, beta1 = one_cycle(k, total, g["max_lr"], stage.pct_start)
+                        g["lr"] = lr
+                        g["betas"] = (beta1, 0.99)
+                    loss, stop = self._sync(self._train_step(model, optimizer, x, y))
+                    st.epoch_loss_sum += loss
+                    st.epoch_loss_count += 1
+                    st.batch += 1
+                    st.steps += 1
+                    st.samples += stage.batch_size * self.world
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}")
+                    now = time.monotonic()
+                    if (
+                        self.is_main
+                        and not self.settings.progress
+                        and now - last_print > 60
+                    ):
+                        last_print = now
+                        print(
+                            f"{stage.name} epoch {st.epoch + 1}/{stage.epochs} "
+                            f"batch {st.batch}/{spe} step {st.steps} "
+                            f"loss {loss:.4f}",
+                            flush=True,
+                        )
+                    stop = stop or (
+                        self.settings.max_steps is not None
+                        and st.steps >= self.settings.max_steps
+                    )
+                    due = now - last_ckpt > 60 * self.settings.checkpoint_minutes
+                    if stop or (due and st.batch < spe):
+                        self._account(t_epoch, c_epoch)
+                        t_epoch, c_epoch = time.monotonic(), time.process_time()
+                        self.checkpoint(optimizer)
+                        last_ckpt = now
+                    if stop:
                         bar.close()
+                        self.stopped = True
                         return False
-            bar.close()
+                bar.close()
+                del loader
             self._account(t_epoch, c_epoch)
-            row = self._end_epoch(stage, losses)
-            self.state.epoch += 1
-            self.state.batch = 0
+            row = self._end_epoch(stage)
+            st.epoch += 1
+            st.batch = 0
+            st.epoch_loss_sum, st.epoch_loss_count = 0.0, 0
             if self.is_main:
-                self.state.history.append(row)
+                st.history.append(row)
                 self._log_row(row)
-            self.checkpoint(optimizer)
-            last_ckpt = time.monotonic()
+            if st.epoch < stage.epochs:  # the last one is saved below
+                self.checkpoint(optimizer)
+                last_ckpt = time.monotonic()
+        st.stage += 1
+        st.epoch = st.batch = 0
+        if self.is_main:
+            self._export_stage_weights(stage)
+        self.checkpoint(optimizer)
         return True
 
     def _batches(
         self, loader: DataLoader[Any], n: int
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for i, (x, y) in enumerate(loader):
-            if i >= n:
-                break
+        for x, y in itertools.islice(loader, n):
             yield x.to(self.device), y.to(self.device)
 
     def _train_step(
@@ -410,7 +639,7 @@ class Trainer:
         self.model.eval()
         dataset = PairDataset(
             self.valid_paths,
-            VALID_CROP,
+            self.settings.valid_crop,
             self.recipe.degradation,
             train=False,
             seed=self.settings.seed,
@@ -438,19 +667,20 @@ class Trainer:
         self.model.train()
         return {k: v / max(n, 1) for k, v in sums.items()}
 
-    def _end_epoch(self, stage: Stage, losses: list[float]) -> dict[str, Any]:
+    def _end_epoch(self, stage: Stage) -> dict[str, Any]:
         row: dict[str, Any] = {}
         if self.is_main:
             metrics = self.validate()
+            st = self.state
             row = {
                 "stage": stage.name,
-                "epoch": self.state.epoch + 1,
-                "steps": self.state.steps,
-                "samples": self.state.samples,
-                "train_loss": sum(losses) / max(len(losses), 1),
+                "epoch": st.epoch + 1,
+                "steps": st.steps,
+                "samples": st.samples,
+                "train_loss": st.epoch_loss_sum / max(st.epoch_loss_count, 1),
                 **metrics,
-                "hours": self.state.seconds / 3600,
-                "cpu_hours": self.state.cpu_seconds / 3600,
+                "hours": st.seconds / 3600,
+                "cpu_hours": st.cpu_seconds / 3600,
                 "time": time.strftime("%Y-%m-%d %H:%M:%S"),
             }
         if self.world > 1:
@@ -463,16 +693,35 @@ class Trainer:
             for k, v in row.items()
         )
         print(text, flush=True)
-        path = self.out / HISTORY
-        self.out.mkdir(parents=True, exist_ok=True)
-        new = not path.exists()
-        with path.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        write_history(self.state.history, self.out / HISTORY)
 
     def _export_stage_weights(self, stage: Stage) -> None:
         from sr_core.training.export import export_run
 
         export_run(self.out, self.out / f"stage-{stage.name}.safetensors", trainer=self)
+
+
+def write_history(rows: list[dict[str, Any]], path: Path) -> None:
+    """Write all epoch rows as CSV, atomically.
+
+    Rewritten whole from the checkpointed history rather than appended, so a
+    crash between the CSV and the checkpoint cannot leave a duplicate row, and
+    a column added later (e.g. a new loss part) still gets a header.
+    """
+    fields: dict[str, None] = {}
+    for row in rows:
+        fields.update(dict.fromkeys(row))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a CSV needn't be
+        with os.fdopen(fd, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(fields))
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

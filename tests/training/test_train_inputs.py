@@ -1,0 +1,155 @@
+"""Bad inputs end with a clear message (exit code 2), never a traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sr_core.training.__main__ import main
+from sr_core.training.config import RecipeError, load_recipe, recipe_from_dict
+
+TINY = ["--encoder", "resnet18", "--workers", "0", "--precision", "fp32"]
+
+
+def _train(data: Path, out: Path, recipe: Path | str) -> list[str]:
+    return ["train", "--data", str(data), "--out", str(out), "--recipe", str(recipe)]
+
+
+def test_empty_folder(
+    tmp_path: Path, recipe_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty").mkdir()
+    argv = _train(tmp_path / "empty", tmp_path / "run", recipe_file)
+    assert main([*argv, *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "No usable images" in err and "empty" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_folder(
+    tmp_path: Path, recipe_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = _train(tmp_path / "nope", tmp_path / "run", recipe_file)
+    assert main([*argv, *TINY]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_unreadable_image_is_skipped_and_reported(
+    tmp_path: Path,
+    train_dir: Path,
+    valid_dir: Path,
+    recipe_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # lr-find shares the data loading with train and costs a few steps only
+    # (the DDP test also trains with a broken file in the folder).
+    data = tmp_path / "data"
+    shutil.copytree(train_dir, data)
+    (data / "zz_broken.jpg").write_bytes(b"\xff\xd8 definitely not a jpeg")
+    argv = ["lr-find", "--data", str(data), "--valid", str(valid_dir)]
+    argv += ["--out", str(tmp_path / "run"), "--recipe", str(recipe_file)]
+    assert main([*argv, *TINY, "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "zz_broken.jpg" in out and "skipped" in out
+    assert (tmp_path / "run" / "lr_find.csv").is_file()
+
+
+def test_too_few_images_for_the_batch(
+    tmp_path: Path,
+    valid_dir: Path,
+    make_image_dir: Any,
+    recipe_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = make_image_dir(tmp_path / "one", 1)
+    argv = _train(data, tmp_path / "run", recipe_file)
+    assert main([*argv, *TINY, "--valid", str(valid_dir)]) == 2
+    assert "batch_size 2" in capsys.readouterr().err
+
+
+def test_recipe_typo_names_the_key(
+    tmp_path: Path,
+    train_dir: Path,
+    recipe_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad = tmp_path / "typo.toml"
+    bad.write_text(
+        recipe_file.read_text().replace("batch_size = 2", "batchsize = 2", 1)
+    )
+    assert main([*_train(train_dir, tmp_path / "run", bad), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "batchsize" in err and "stage 0" in err
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (("[degradation]", "[degradation]\njpg_prob = 0.5"), "jpg_prob"),
+        (('loss = "l1"', 'loss = "l1"\nweight_decy = 0.1'), "weight_decy"),
+        (
+            ('down_filters = ["bicubic", "bilinear"]', 'down_filters = ["bicubc"]'),
+            "bicubc",
+        ),
+        (("crop = 32", "crop = 40"), "multiple of 32"),
+        (("epochs = 2", 'epochs = "2"'), "epochs"),
+        (("lr = 1e-3", 'lr = "slice(1e-3, )"'), "slice"),
+        (('loss = "l1"', 'loss = "l2"'), "loss"),
+    ],
+)
+def test_recipe_errors(
+    tmp_path: Path, recipe_file: Path, edit: tuple[str, str], needle: str
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(recipe_file.read_text().replace(*edit, 1))
+    with pytest.raises(RecipeError, match=needle):
+        load_recipe(bad)
+
+
+def test_recipe_not_found_lists_shipped() -> None:
+    with pytest.raises(RecipeError, match="cpu"):
+        load_recipe("cpuu")
+
+
+def test_shipped_recipes_load() -> None:
+    cpu = load_recipe("cpu")
+    assert (cpu.loss, cpu.pretrained) == ("l1", False)
+    assert [s.crop for s in cpu.stages] == [96, 160]
+    fastai = load_recipe("fastai")
+    assert [s.frozen for s in fastai.stages] == [True, False, True, False]
+    # The checkpoint stores the recipe as JSON; it must read back the same.
+    assert recipe_from_dict(json.loads(json.dumps(cpu.to_dict())), "cpu") == cpu
+
+
+def test_feature_loss_without_vgg_weights(
+    tmp_path: Path,
+    train_dir: Path,
+    recipe_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # No cached weights, and any download attempt goes to a closed local port,
+    # so this fails at once with or without a network.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    for var in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    argv = _train(train_dir, tmp_path / "run", recipe_file)
+    assert main([*argv, *TINY, "--loss", "feature"]) == 2
+    err = capsys.readouterr().err
+    assert "VGG16" in err and "--loss l1" in err and "--no-pretrained" in err
+    assert not (tmp_path / "run" / "last.ckpt").exists()
+
+
+def test_export_without_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["export", str(tmp_path), "--out", str(tmp_path / "w.safetensors")]) == 2
+    )
+    assert "No checkpoint" in capsys.readouterr().err

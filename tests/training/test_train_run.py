@@ -1,0 +1,190 @@
+"""End-to-end training on tiny data: learning, export, resume, stop by signal."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import sr_core
+from sr_core.training.config import Recipe, recipe_from_dict
+from sr_core.training.export import export_run
+from sr_core.training.loop import (
+    CHECKPOINT,
+    HISTORY,
+    RunState,
+    Trainer,
+    load_checkpoint,
+)
+
+# The tiny recipe on 4 images, batch 2: 2 steps per epoch, 2 + 1 epochs.
+TOTAL_STEPS = 6
+TIMING = {"hours", "cpu_hours", "time"}
+
+
+@pytest.fixture(scope="module")
+def straight(
+    tmp_path_factory: pytest.TempPathFactory, recipe: Recipe, make_settings: Any
+) -> tuple[Trainer, float]:
+    """One uninterrupted run of the tiny recipe, and its loss before training."""
+    trainer = Trainer(recipe, make_settings(tmp_path_factory.mktemp("straight")))
+    before = trainer.validate()["valid_loss"]
+    trainer.run()
+    return trainer, before
+
+
+def test_tiny_run_learns_and_exports(
+    tmp_path: Path, straight: tuple[Trainer, float], recipe: Recipe
+) -> None:
+    trainer, before = straight
+    after = trainer.validate()["valid_loss"]
+    assert not trainer.stopped
+    assert trainer.state.stage == len(recipe.stages)
+    assert trainer.state.steps == TOTAL_STEPS
+    assert after < before, (before, after)
+
+    run = trainer.out
+    rows = (run / HISTORY).read_text().splitlines()
+    assert rows[0].startswith("stage,epoch,steps,samples,train_loss,valid_loss")
+    assert len(rows) == 1 + 3
+    for stage in recipe.stages:
+        assert (run / f"stage-{stage.name}.safetensors").is_file()
+
+    weights = export_run(run, tmp_path / "tiny.safetensors", name="tiny")
+    model = sr_core.load_model(weights, device="cpu", precision="fp32")
+    image = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    options = sr_core.UpscaleOptions(target=sr_core.Target.scale(2))
+    out = sr_core.upscale(image, model, options)
+    assert out.shape == (80, 96, 3) and out.dtype == np.uint8
+
+
+def test_overfits_one_image(
+    tmp_path: Path, make_settings: Any, make_image_dir: Any
+) -> None:
+    one = make_image_dir(tmp_path / "one", 1, size=(48, 40))
+    train = tmp_path / "train"
+    train.mkdir()
+    for i in range(24):  # one image, 12 batches of 2 in a single epoch
+        shutil.copy(one / "img0.png", train / f"copy{i}.png")
+    recipe = recipe_from_dict(
+        {
+            "name": "overfit",
+            "loss": "l1",
+            "pretrained": False,
+            "degradation": {"scale_min": 2.0, "scale_max": 2.0},
+            "stages": [
+                {"name": "a", "crop": 32, "batch_size": 2, "epochs": 1, "lr": 2e-3}
+            ],
+        }
+    )
+    settings = make_settings(tmp_path / "run", train_dir=str(train), valid_dir=str(one))
+    trainer = Trainer(recipe, settings)
+    losses: list[float] = []
+    real_step = trainer._train_step
+    trainer._train_step = lambda *a: losses.append(real_step(*a)) or losses[-1]
+    trainer.run()
+    assert len(losses) == 12
+    early, late = np.mean(losses[:3]), np.mean(losses[-3:])
+    assert late < 0.6 * early, losses
+
+
+def _strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def test_resume_matches_straight_run(
+    tmp_path: Path,
+    straight: tuple[Trainer, float],
+    recipe: Recipe,
+    make_settings: Any,
+) -> None:
+    # Stop after the last batch of epoch 1 (before its validation); finish
+    # stage 1 alone (a recipe cut after it: the stage-boundary checkpoint);
+    # stop in the middle of stage 2's epoch; then run to the end.
+    first_only = dataclasses.replace(recipe, stages=recipe.stages[:1])
+    for r, max_steps in ((recipe, 2), (first_only, None), (recipe, 5)):
+        t = Trainer(r, make_settings(tmp_path, max_steps=max_steps), resume=True)
+        t.run()
+        assert t.state.steps == (max_steps or 4)
+        assert t.stopped == (max_steps is not None)
+    resumed = Trainer(recipe, make_settings(tmp_path), resume=True)
+    resumed.run()
+    assert not resumed.stopped
+
+    ref = straight[0]
+    assert resumed.state.steps == ref.state.steps == TOTAL_STEPS
+    a, b = ref.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6, msg=k)
+    got, want = _strip(resumed.state.history), _strip(ref.state.history)
+    assert [r.keys() for r in got] == [r.keys() for r in want]
+    for g, w in zip(got, want, strict=True):
+        for k, v in w.items():
+            assert g[k] == (pytest.approx(v, rel=1e-5) if isinstance(v, float) else v)
+
+
+def test_existing_checkpoint_needs_resume(
+    straight: tuple[Trainer, float], recipe: Recipe, make_settings: Any
+) -> None:
+    with pytest.raises(FileExistsError, match="--resume"):
+        Trainer(recipe, make_settings(straight[0].out))
+
+
+def test_signal_checkpoints_then_stops(
+    tmp_path: Path,
+    recipe: Recipe,
+    make_settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trainer = Trainer(recipe, make_settings(tmp_path))
+    real_step = trainer._train_step
+    calls = []
+
+    def step(*args: Any) -> float:
+        calls.append(1)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(*args)
+
+    monkeypatch.setattr(trainer, "_train_step", step)
+    before = signal.getsignal(signal.SIGTERM)
+    state = trainer.run()
+    assert trainer.stopped
+    assert (state.steps, state.batch) == (1, 1)
+    assert signal.getsignal(signal.SIGTERM) is before  # handlers restored
+
+    ckpt = load_checkpoint(tmp_path / CHECKPOINT)
+    keys = {"model", "optimizer", "state", "arch", "recipe", "settings", "torch_rng"}
+    assert keys <= set(ckpt)
+    saved = RunState.from_json(ckpt["state"])
+    assert (saved.stage, saved.epoch, saved.batch, saved.steps) == (0, 0, 1, 1)
+    assert saved.epoch_loss_count == 1
+
+
+def test_checkpoint_state_without_new_fields_loads() -> None:
+    # The state JSON written before epoch_loss_* existed.
+    old = {
+        "stage": 0,
+        "epoch": 12,
+        "batch": 40,
+        "steps": 1240,
+        "samples": 14880,
+        "seconds": 1.0,
+        "cpu_seconds": 2.0,
+        "history": [],
+    }
+    state = RunState.from_json(json.dumps(old))
+    assert dataclasses.asdict(state) == {
+        **old,
+        "epoch_loss_sum": 0.0,
+        "epoch_loss_count": 0,
+    }
