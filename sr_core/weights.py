@@ -311,6 +311,10 @@ def save_weights(
     os.close(fd)
     try:
         save_file(state, tmp, metadata=info.to_header())
+        # mkstemp makes the file owner-only; give it the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, p)
     finally:
         if os.path.exists(tmp):
