@@ -4,7 +4,7 @@ Runs packaging/build_linux.sh (without the .tar.gz/.deb step) into a temporary
 folder, moves the bundle elsewhere and starts ``upscaler-cli`` and ``Upscaler``
 from an unrelated directory with PYTHONPATH unset and a minimal PATH, so neither
 the source tree nor the dev venv can help.  Uses tiny random weights passed
-with ``--weights``.  About 8 minutes here (docs/packaging.md); needs a CPU torch
+with ``--weights``.  About 15 minutes here (docs/packaging.md); needs a CPU torch
 wheel: ``UPSCALER_TORCH`` (a wheel file or requirement), else a ``torch-*+cpu``
 wheel in pip's find-links folders, else PyTorch's CPU index if reachable.
 """
