@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the version and the model's name and date",
     )
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="load the weights, upscale a bundled 32×32 test image, check it, "
+        "print one line; exit 0 = ok, 1 = failed (with the reason)",
+    )
     return p
 
 
@@ -168,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.version:
         return _print_version(args.weights)
+    if args.self_test:
+        return _self_test(args.weights, args.device)
     try:
         options = _options(args)
         jobs = plan_jobs(args.inputs, args.output, args.format)
@@ -222,6 +230,17 @@ def _print_version(weights: Path | None) -> int:
     else:
         date = model.created or "date unknown"
         print(f"model: {model.name} ({date})")
+    return EXIT_OK
+
+
+def _self_test(weights: Path | None, device: str) -> int:
+    from sr_core.selftest import run_self_test
+
+    try:
+        print(run_self_test(weights, device=device))
+    except (errors.SRCoreError, ValueError) as exc:
+        _err(f"upscaler: self-test FAILED: {exc}")
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -336,7 +336,7 @@ def bundled_weights_dirs() -> list[Path]:
         )
     dirs.append(Path(__file__).resolve().parent.parent / "weights")
     dirs.append(Path(sys.prefix) / "share" / "upscaler" / "weights")
-    return dirs
+    return list(dict.fromkeys(dirs))  # frozen: the first two are the same folder
 
 
 def default_weights_path() -> Path:
