@@ -123,6 +123,10 @@ def wait_for(app: QApplication, condition, timeout: float = 60.0) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path)
+    parser.add_argument(
+        "--input", type=Path, help="a photo to show (shrunk to 200 px) instead of "
+        "the synthetic sample"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument(
         "--screen", action="store_true", help="also grab the whole (X11/Xvfb) screen"
@@ -159,12 +163,24 @@ def main() -> int:
     window.show()
     wait_for(app, lambda: window.controller.model_state == "ready")
     window.options.set_size_key("x4")
-    window.open_paths([make_sample(tmp / "landscape.png")])
+    if args.input:
+        photo = Image.open(args.input).convert("RGB")
+        photo.thumbnail((200, 200), Image.Resampling.BICUBIC)
+        sample = tmp / f"{args.input.stem}.png"
+        photo.save(sample)
+    else:
+        sample = make_sample(tmp / "landscape.png")
+    window.open_paths([sample])
     shot(window, "02-input.png")
     window.options.submit_button.click()
-    wait_for(app, lambda: window.options.progress.value() >= 5)
-    shot(window, "03-predicting.png")
-    wait_for(app, lambda: not window.controller.busy)
+    wait_for(
+        app,
+        lambda: window.options.progress.value() >= 5 or not window.controller.busy,
+        timeout=300,
+    )
+    if window.controller.busy:
+        shot(window, "03-predicting.png")
+    wait_for(app, lambda: not window.controller.busy, timeout=300)
     window.view_bar.mode_buttons["split"].click()
     window.compare.slider.setValue(300)
     pump(app, 0.2)
@@ -181,7 +197,7 @@ def main() -> int:
     window.close()
     shutil.rmtree(tmp, ignore_errors=True)
     for path in shots:
-        print(f"{path.relative_to(ROOT)}  {path.stat().st_size // 1024} KB")  # noqa: T201
+        print(f"{path}  {path.stat().st_size // 1024} KB")  # noqa: T201
     return 0
 
 
