@@ -32,6 +32,15 @@ from sr_core.errors import OutputExistsError, OutputWriteError, UnsupportedImage
 
 log = logging.getLogger(__name__)
 
+#: Pillow resampling filters by the names weights files and recipes use.
+RESAMPLE_FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "box": Image.Resampling.BOX,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
 #: Largest input read by default (width × height).  Bigger files are refused as
 #: likely decompression bombs; Pillow's own hard limit (2 × ``MAX_IMAGE_PIXELS``,
 #: about 179 MP) applies on top of this.

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from sr_core.errors import DeviceMemoryError, UnsupportedImageError
+from sr_core.imageops import RESAMPLE_FILTERS
 from sr_core.model import SRModel
 from sr_core.tiling import Stitcher, plan_tiles
 
@@ -27,18 +28,12 @@ log = logging.getLogger(__name__)
 
 MAX_OUTPUT_SIDE = 16384
 MAX_OUTPUT_PIXELS = 160_000_000
-# Peak bytes per output pixel of one forward pass, measured with
-# benchmarks/speed.py (bf16 ≈ 1.6 KB, fp32 ≈ 2.7 KB); rounded up for safety.
+# Peak bytes per output pixel of a whole-image pass: benchmarks/speed.py measured
+# about 1.1 KB (bf16) and 2.0 KB (fp32) above the loaded model; budgeted high.
 _BYTES_PER_PIXEL = {"fp32": 3200, "bf16": 2000, "fp16": 2000}
 _CPU_TILE_CAP = 512  # ~1 s a tile on a laptop CPU, so cancel stays responsive
 _GPU_TILE_CAP = 2048
 _MIN_TILE = 64
-FILTERS = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
 
 
 @dataclass(frozen=True)
@@ -205,7 +200,9 @@ def _resize(arr: np.ndarray, size: tuple[int, int], filt: str) -> np.ndarray:
     img = Image.fromarray(np.ascontiguousarray(arr))
     if img.size == size:
         return np.asarray(img)
-    return np.asarray(img.resize(size, FILTERS.get(filt, Image.Resampling.BICUBIC)))
+    return np.asarray(
+        img.resize(size, RESAMPLE_FILTERS.get(filt, Image.Resampling.BICUBIC))
+    )
 
 
 def iter_upscale(

@@ -19,18 +19,13 @@ import torch
 from PIL import Image, ImageFilter
 from torch.utils.data import Dataset, Sampler
 
+from sr_core.imageops import RESAMPLE_FILTERS
 from sr_core.training.config import Degradation
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-FILTERS = {
-    "nearest": Image.Resampling.NEAREST,
-    "box": Image.Resampling.BOX,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
+FILTERS = RESAMPLE_FILTERS
 
 
 class DataError(ValueError):

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from sr_core.arch import SuperResUNet, UNetConfig, build_unet
+from sr_core.model import resolve_device
 from sr_core.training.config import Recipe, Stage
 from sr_core.training.data import (
     DataError,
@@ -96,16 +97,6 @@ class RunState:
         if unknown:
             log.warning("Checkpoint state has unknown keys %s (ignored)", unknown)
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def pick_device(name: str) -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
@@ -268,7 +259,7 @@ class Trainer:
         self.rank = int(os.environ.get("RANK", "0"))
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.is_main = self.rank == 0
-        self.device = pick_device(settings.device)
+        self.device = resolve_device(settings.device)
         self._owns_group = False
         if self.world > 1:
             if self.device.type == "cuda":

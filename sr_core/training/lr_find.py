@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from sr_core.arch import UNetConfig, build_unet
+from sr_core.model import resolve_device
 from sr_core.training.config import Recipe, RecipeError
 from sr_core.training.data import DataError, EpochSampler, PairDataset
 from sr_core.training.loop import (
@@ -30,7 +31,6 @@ from sr_core.training.loop import (
     autocast_dtype,
     layer_param_groups,
     load_run_data,
-    pick_device,
 )
 from sr_core.training.losses import build_loss
 
@@ -132,7 +132,7 @@ def lr_find(
             f"Stage {stage.name} needs batch_size {stage.batch_size} images; "
             f"found {len(data.train)}"
         )
-    device = pick_device(settings.device)
+    device = resolve_device(settings.device)
     amp = autocast_dtype(device, settings.precision)
     torch.manual_seed(settings.seed)
     loss_fn = build_loss(recipe.loss).to(device)
