@@ -109,7 +109,12 @@ def _run_self_test(app: QApplication, window: MainWindow) -> None:
 
     def on_result(doc) -> None:
         log.info("Self-test: upscaled 32×32 to %s×%s", *doc.result_size)
-        app.exit(0 if doc.result_size == (64, 64) else 1)
+        pixels = doc.result_pixels
+        # The input is a gradient: a flat output means a broken model or pipeline.
+        blank = pixels is None or int(pixels.max()) - int(pixels.min()) < 16
+        if blank:
+            log.error("Self-test: the upscaled image is blank")
+        app.exit(0 if doc.result_size == (64, 64) and not blank else 1)
 
     def on_job(job) -> None:
         if job.status in ("failed", "cancelled"):
