@@ -4,7 +4,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${UPSCALER_VENV:-$here/.venv}"
 PY="${PYTHON:-python3}"
 stamp="$VENV/.upscaler-installed"
-want="$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1)"
+if command -v sha256sum >/dev/null 2>&1; then
+  want="$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1)"
+else  # macOS
+  want="$(shasum -a 256 "$here/pyproject.toml" | cut -d' ' -f1)"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   echo "Creating virtual environment in $VENV ..." >&2
   "$PY" -m venv "$VENV"
