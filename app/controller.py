@@ -33,6 +33,8 @@ from app.workers import FunctionWorker, GeneratorWorker
 
 log = logging.getLogger(__name__)
 
+RELEASE_MEMORY_AFTER_MS = 20_000
+
 
 class Controller(QObject):
     """Model, queue and worker lifecycle; emits what the window should show."""
@@ -64,6 +66,12 @@ class Controller(QObject):
         self._loader: FunctionWorker | None = None
         self._reported: set[int] = set()
         self._tmp = tempfile.TemporaryDirectory(prefix="upscaler-")
+        # Give the model's freed working memory back once the queue has been idle
+        # a while: right after a job, the next one would only fault it in again.
+        self._release_timer = QTimer(self)
+        self._release_timer.setSingleShot(True)
+        self._release_timer.setInterval(RELEASE_MEMORY_AFTER_MS)
+        self._release_timer.timeout.connect(self._release_memory)
 
     # -- core and model -------------------------------------------------------
     @property
@@ -74,6 +82,8 @@ class Controller(QObject):
 
     def load_model(self, path: Path | None = None, device: str = "auto") -> None:
         """Load weights in the pool (after any running job); None = shipped weights."""
+        # Before the pool starts its threads: they must share the tuned heap.
+        self.core.keep_freed_memory()
         self._loading = True
         self.model_state = "loading"
         self.model_state_changed.emit("loading", "Loading model…")
@@ -351,6 +361,7 @@ class Controller(QObject):
         self._retire(worker)
         self._set_status(job, status, message)
         self.busy_changed.emit(False)
+        self._release_timer.start()
         return job
 
     def _on_worker_finished(self, outcome: JobOutcome) -> None:
@@ -394,6 +405,10 @@ class Controller(QObject):
         self._finish_current(JobStatus.CANCELLED)
         self.notice.emit("Cancelled.")
         self._dispatch()
+
+    def _release_memory(self) -> None:
+        if not self.busy and not self._loading:
+            self.core.release_free_memory()
 
     def _set_status(self, job: Job, status: str, message: str = "") -> None:
         job.status, job.message = status, message

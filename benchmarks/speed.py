@@ -3,10 +3,11 @@
 For each output size, each configuration runs in its own fresh process (so peak
 RSS belongs to that configuration alone): the eager fp32 baseline (weight norm
 recomputed every call, NCHW, no folding, whole image) and the optimised path
-(`load_model`: folded weight norm and BN, channels_last, bf16/fp16 autocast),
-whole image and tiled.  Prints seconds (best of --repeat after a warm-up), peak
-RSS, speed-up over the baseline, and the PSNR of bf16 against fp32 output and of
-tiled against whole-image output on a real photo.
+(`load_model`: folded weight norm and BN, channels_last, bf16/fp16 autocast,
+glibc malloc tuned by sr_core.allocator), whole image and tiled, and tiled once
+more with glibc's default malloc.  Prints seconds (best of --repeat after a
+warm-up), peak RSS, speed-up over the baseline, and the PSNR of bf16 against
+fp32 output and of tiled against whole-image output on a real photo.
 
     python benchmarks/speed.py [--weights F] [--sizes 1024 1280] [--repeat 2]
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -35,6 +37,13 @@ CONFIGS = {
     "optimised fp32": {"kind": "opt", "precision": "fp32", "tile": None},
     "optimised auto, whole": {"kind": "opt", "precision": "auto", "tile": None},
     "optimised auto, tiled": {"kind": "opt", "precision": "auto", "tile": 512},
+    # The same without sr_core.allocator's malloc tuning, to show what it buys.
+    "tiled, glibc malloc": {
+        "kind": "opt",
+        "precision": "auto",
+        "tile": 512,
+        "env": {"UPSCALER_MALLOC_TUNING": "0"},
+    },
 }
 
 
@@ -160,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 capture_output=True,
                 text=True,
                 check=False,
+                env={**os.environ, **cfg.get("env", {})},
             )
             if proc.returncode:
                 print(proc.stderr[-2000:])

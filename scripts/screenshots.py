@@ -124,8 +124,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path)
     parser.add_argument(
-        "--input", type=Path, help="a photo to show (shrunk to 200 px) instead of "
-        "the synthetic sample"
+        "--input",
+        type=Path,
+        help="a photo to show (shrunk to 200 px) instead of the synthetic sample",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument(

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn.utils import fusion, parametrize
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from sr_core.allocator import keep_freed_memory
 from sr_core.arch import SuperResUNet
 from sr_core.weights import (
     WeightsInfo,
@@ -201,6 +202,8 @@ def load_model(
     """
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
+    if dev.type == "cpu":
+        keep_freed_memory()
     if threads:
         torch.set_num_threads(threads)
     weights = Path(path) if path is not None else default_weights_path()

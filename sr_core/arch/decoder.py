@@ -63,7 +63,8 @@ class PixelShuffleUp(nn.Module):
         self.blur = blur
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.shuffle(F.relu(self.conv(x)))
+        # In place: out-of-place ReLU on a channels_last bf16 tensor is ~40x slower.
+        x = self.shuffle(self.conv(x).relu_())
         if self.blur:
             # Pad left/top by one, average 2x2 with stride 1: fights checkerboards.
             x = F.avg_pool2d(F.pad(x, (1, 0, 1, 0), mode="replicate"), 2, stride=1)
@@ -94,7 +95,7 @@ class UnetBlock(nn.Module):
         u = self.shuf(up)
         if u.shape[-2:] != skip.shape[-2:]:
             u = F.interpolate(u, skip.shape[-2:], mode="nearest")
-        h = F.relu(torch.cat([u, self.bn(skip)], dim=1))
+        h = torch.cat([u, self.bn(skip)], dim=1).relu_()
         return self.conv2(self.conv1(h))
 
 

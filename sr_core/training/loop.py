@@ -30,6 +30,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from sr_core.allocator import keep_freed_memory
 from sr_core.arch import SuperResUNet, UNetConfig, build_unet
 from sr_core.model import resolve_device
 from sr_core.training.config import Recipe, Stage
@@ -260,6 +261,8 @@ class Trainer:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.is_main = self.rank == 0
         self.device = resolve_device(settings.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # large activations: reuse freed memory per step
         self._owns_group = False
         if self.world > 1:
             if self.device.type == "cuda":

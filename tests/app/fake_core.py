@@ -84,6 +84,8 @@ class FakeCore:
     def __init__(self, tiles=4, delay=0.0, missing_weights=False):
         self.tiles, self.delay, self.missing_weights = tiles, delay, missing_weights
         self.closed = 0
+        self.allocator_tuned = False
+        self.memory_released = 0
 
     def load_model(self, path=None, device="auto", precision="auto", threads=None):
         if self.missing_weights:
@@ -91,6 +93,13 @@ class FakeCore:
                 "No weights found. Train and export some."
             )
         return FakeModel(device="cpu" if device == "auto" else device)
+
+    def keep_freed_memory(self):
+        self.allocator_tuned = True
+        return True
+
+    def release_free_memory(self):
+        self.memory_released += 1
 
     def auto_longest_side(self, device="cpu"):
         return 1024

@@ -149,3 +149,40 @@ def test_targets(controller, key):
     t = controller.target_for(key)
     assert t.kind == {"auto": "auto", "1280": "longest", "x3": "scale"}[key]
     assert isinstance(Path(), Path)
+
+
+def test_memory_tuned_before_workers_and_released_when_idle(
+    qtbot, controller, fake_core, image_file
+):
+    controller._release_timer.setInterval(50)
+    _ready(qtbot, controller)
+    assert fake_core.allocator_tuned
+    controller.open_paths([image_file])
+    with qtbot.waitSignal(controller.result_changed, timeout=SIGNAL_TIMEOUT):
+        assert controller.submit("x2")
+    qtbot.waitUntil(lambda: fake_core.memory_released == 1, timeout=SIGNAL_TIMEOUT)
+
+
+def test_memory_kept_while_the_queue_is_busy(
+    qtbot, controller, fake_core, tmp_path, monkeypatch
+):
+    fake_core.delay = 0.05
+    controller._release_timer.setInterval(0)
+    busy_at_release = []
+    monkeypatch.setattr(
+        fake_core,
+        "release_free_memory",
+        lambda: busy_at_release.append(controller.busy),
+    )
+    _ready(qtbot, controller)
+    controller.open_paths([make_image(tmp_path / "a.png")])
+    assert controller.submit("x2")
+    controller.open_paths([make_image(tmp_path / "b.png")], size_key="x2")
+    qtbot.waitUntil(
+        lambda: [j.status for j in controller.jobs] == [JobStatus.DONE] * 2,
+        timeout=SIGNAL_TIMEOUT,
+    )
+    qtbot.waitUntil(lambda: busy_at_release == [False], timeout=SIGNAL_TIMEOUT)
+    qtbot.wait(50)
+    # The first job's end fired the timer while the second ran: no release then.
+    assert busy_at_release == [False]
