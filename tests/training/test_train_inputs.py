@@ -118,7 +118,7 @@ def test_recipe_not_found_lists_shipped() -> None:
 def test_shipped_recipes_load() -> None:
     cpu = load_recipe("cpu")
     assert (cpu.loss, cpu.pretrained) == ("l1", False)
-    assert [s.crop for s in cpu.stages] == [96, 160, 128]
+    assert [s.crop for s in cpu.stages] == [96, 160, 128, 128]
     fastai = load_recipe("fastai")
     assert [s.frozen for s in fastai.stages] == [True, False, True, False]
     # The checkpoint stores the recipe as JSON; it must read back the same.
