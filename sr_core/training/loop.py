@@ -180,6 +180,29 @@ def layer_param_groups(
     return groups
 
 
+def build_optimizer(
+    groups: list[dict[str, Any]],
+    device: torch.device,
+    betas: tuple[float, float],
+    state: dict[str, Any] | None = None,
+) -> torch.optim.AdamW:
+    """AdamW (decoupled wd), fused into one kernel per step on CPU and CUDA.
+
+    The default multi-tensor AdamW made about a third of a CPU training step
+    (sqrt, div, lerp... over 41M parameters, pass after pass); the fused
+    kernel does the same update about 4x faster.  ``state`` (a saved
+    ``state_dict``, from either implementation) is loaded, keeping the fused
+    setting, since ``load_state_dict`` restores the saved groups' flags.
+    """
+    fused = device.type in ("cpu", "cuda")
+    optimizer = torch.optim.AdamW(groups, betas=betas, eps=1e-8, fused=fused or None)
+    if state is not None:
+        optimizer.load_state_dict(state)
+        for group in optimizer.param_groups:
+            group["fused"], group["foreach"] = fused or None, None
+    return optimizer
+
+
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
@@ -495,16 +518,19 @@ class Trainer:
         groups = layer_param_groups(
             self.model, stage.group_lrs(), frozen, self.recipe.weight_decay
         )
-        optimizer = torch.optim.AdamW(groups, betas=(0.95, 0.99), eps=1e-8)
         st = self.state
-        if self.ckpt is not None:
-            # At epoch 0 batch 0 the checkpoint was written as the previous stage
-            # ended: its optimiser is that stage's, and this one starts fresh.
-            if st.epoch or st.batch:
-                optimizer.load_state_dict(self.ckpt["optimizer"])
-                if "scaler" in self.ckpt and self.scaler.is_enabled():
-                    self.scaler.load_state_dict(self.ckpt["scaler"])
-            self.ckpt = None  # later stages start fresh; free the memory
+        # At epoch 0 batch 0 the checkpoint was written as the previous stage
+        # ended: its optimiser is that stage's, and this one starts fresh.
+        resume_opt = self.ckpt is not None and bool(st.epoch or st.batch)
+        optimizer = build_optimizer(
+            groups,
+            self.device,
+            betas=(0.95, 0.99),
+            state=self.ckpt["optimizer"] if resume_opt else None,
+        )
+        if resume_opt and "scaler" in self.ckpt and self.scaler.is_enabled():
+            self.scaler.load_state_dict(self.ckpt["scaler"])
+        self.ckpt = None  # later stages start fresh; free the memory
         model = self._wrap()
         spe = self._steps_per_epoch(stage)
         total = spe * stage.epochs

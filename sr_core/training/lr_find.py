@@ -29,6 +29,7 @@ from sr_core.training.loop import (
     Normalizer,
     RunSettings,
     autocast_dtype,
+    build_optimizer,
     layer_param_groups,
     load_run_data,
 )
@@ -147,7 +148,7 @@ def lr_find(
     for g in groups:
         g["ratio"] = g["max_lr"] / top
     # fastai's Adam default betas; lr_find does not schedule momentum.
-    optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.99), eps=1e-8)
+    optimizer = build_optimizer(groups, device, betas=(0.9, 0.99))
     dataset = PairDataset(
         data.train,
         stage.crop,
