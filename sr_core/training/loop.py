@@ -188,9 +188,9 @@ def build_optimizer(
 ) -> torch.optim.AdamW:
     """AdamW (decoupled wd), fused into one kernel per step on CPU and CUDA.
 
-    The default multi-tensor AdamW made about a third of a CPU training step
-    (sqrt, div, lerp... over 41M parameters, pass after pass); the fused
-    kernel does the same update about 4x faster.  ``state`` (a saved
+    The multi-tensor AdamW runs sqrt, div, lerp... over the 41M parameters
+    pass after pass; the fused kernel does the same update in one, about 4x
+    faster on this CPU (a whole 128 px, batch 8 step: ~5% faster).  ``state`` (a saved
     ``state_dict``, from either implementation) is loaded, keeping the fused
     setting, since ``load_state_dict`` restores the saved groups' flags.
     """
