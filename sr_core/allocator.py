@@ -16,6 +16,7 @@ Set ``UPSCALER_MALLOC_TUNING=0`` to keep glibc's defaults.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import sys
@@ -37,6 +38,7 @@ _lock = threading.Lock()
 _tuned: bool | None = None
 
 
+@functools.cache  # opened once; release_free_memory runs after every idle spell
 def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
