@@ -160,13 +160,14 @@ def _sniff(path: Path) -> str:
         head = fh.read(16)
     if len(head) < 8:
         raise CorruptWeightsError(f"{path} is empty or truncated ({len(head)} bytes).")
+    # safetensors first: its leading header length can begin with b"PK" or 0x80.
+    header_len = int.from_bytes(head[:8], "little")
+    if head[8:9] == b"{" and header_len < 100_000_000:
+        return "safetensors"
     if head[:2] == b"PK":
         return "torch-zip"
     if head[0] == 0x80:
         return "pickle"
-    header_len = int.from_bytes(head[:8], "little")
-    if head[8:9] == b"{" and header_len < 100_000_000:
-        return "safetensors"
     return "unknown"
 
 

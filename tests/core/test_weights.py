@@ -162,3 +162,24 @@ def test_plain_state_dict_checkpoint_is_read_with_weights_only(tmp_path: Path):
     state, info = read_weights(path)
     assert info.arch.encoder == "resnet18"
     build_model_from_weights(state, info)
+
+
+@pytest.mark.parametrize("lead", [b"\x80", b"PK"], ids=["pickle-byte", "zip-magic"])
+def test_safetensors_whose_header_length_looks_like_another_format(tmp_path, lead):
+    # A safetensors file starts with its header length (little-endian u64); with
+    # some metadata sizes those bytes read as a pickle opcode or a zip magic.
+    net = build_unet(CFG)
+    path = tmp_path / "m.safetensors"
+    save_weights(path, net, WeightsInfo(arch=CFG))
+    raw = path.read_bytes()
+    size = int.from_bytes(raw[:8], "little")
+    header, data = raw[8 : 8 + size], raw[8 + size :]
+    # Pad the JSON header with spaces (as safetensors itself does) to the first
+    # length whose low bytes are ``lead``; tensor offsets count from its end.
+    step = 256 ** len(lead)
+    target = int.from_bytes(lead, "little")
+    target += (size - target + step - 1) // step * step
+    path.write_bytes(target.to_bytes(8, "little") + header.ljust(target) + data)
+    assert path.read_bytes().startswith(lead)
+    state, _ = read_weights(path)
+    assert state.keys() == net.state_dict().keys()
