@@ -68,14 +68,26 @@ def _cell(s: dict[str, float]) -> str:
     return f"{s['model_psnr']:.2f} / {s['model_ssim']:.4f} ({gain:+.2f})"
 
 
+def lineage(training: dict) -> list[dict]:
+    """The runs behind a weights file, oldest first: a warm-started run's
+    summary holds its parent's under ``init_from.training``."""
+    runs = []
+    while training:
+        runs.append(training)
+        training = training.get("init_from", {}).get("training", {})
+    return runs[::-1]
+
+
 def model_card(info, manifest: dict) -> str:  # noqa: ANN001
     t = info.training
+    runs = lineage(t)
     recipe = t.get("recipe", {})
     degr = recipe.get("degradation", {})
     stages = "\n".join(
-        f"| {s['name']} | {s['crop']} | {s['batch_size']} | {s['epochs']} | {s['lr']} "
-        f"| {s['pct_start']} |"
-        for s in recipe.get("stages", [])
+        f"| {i} | {r.get('recipe', {}).get('name')} | {s['name']} | {s['crop']} "
+        f"| {s['batch_size']} | {s['epochs']} | {s['lr']} | {s['pct_start']} |"
+        for i, r in enumerate(runs, 1)
+        for s in r.get("recipe", {}).get("stages", [])
     )
     evals = "\n".join(
         f"| {e['date']} | {e['name']} | {e['steps']} | {e['hours']:.2f} | "
@@ -111,19 +123,21 @@ so one model serves every output size.
   validated on the 50 photos of `shared/data/valid`. Licences: research use.
 - From scratch (no ImageNet weights were reachable on the build machine); loss:
   `{recipe.get("loss")}`; recipe `{recipe.get("name")}`, AdamW (β2 0.99, decoupled
-  wd {recipe.get("weight_decay")}), fastai one-cycle per stage, bf16 autocast on CPU.
+  wd {recipe.get("weight_decay")}), fastai one-cycle per stage; bf16 autocast on
+  CPUs with bf16 kernels, fp32 on others.
 - Degradations: HR crop downscaled ×{degr.get("scale_min")}–{degr.get("scale_max")}
   with {", ".join(sorted(set(degr.get("down_filters", []))))}; JPEG with probability
   {degr.get("jpeg_prob")} at quality {degr.get("jpeg_quality")}; noise p
   {degr.get("noise_prob")}; blur p {degr.get("blur_prob")}; resized back with
   {degr.get("up_filter")}; random crops and dihedral flips.
-- Stages:
+- Runs ({len(runs)}; each after the first starts from the previous one's weights
+  with a fresh one-cycle), degradations above are the last run's:
 
-| stage | crop | batch | epochs | max LR | pct_start |
-|---|---|---|---|---|---|
+| run | recipe | stage | crop | batch | epochs | max LR | pct_start |
+|---|---|---|---|---|---|---|---|
 {stages}
 
-- Done: {t.get("stages_done")} stage(s), {t.get("steps")} steps, {t.get("samples_seen")}
+- Done in all: {t.get("steps")} steps, {t.get("samples_seen")}
   samples, {t.get("hours")} wall hours ({t.get("cpu_hours")} CPU hours) on a 2-core
   CPU.
 

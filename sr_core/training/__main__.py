@@ -9,6 +9,7 @@ import os
 import sys
 
 from sr_core.arch.encoder import ENCODERS, PretrainedWeightsUnavailableError
+from sr_core.errors import WeightsError
 from sr_core.training.config import RecipeError, load_recipe
 from sr_core.training.data import DataError
 
@@ -62,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=192,
         help="side of the centre crop of each validation image (default 192)",
+    )
+    t.add_argument(
+        "--init-weights",
+        metavar="FILE",
+        help="start a new run from this weights file (e.g. the shipped one) "
+        "instead of random init; ignored when resuming",
     )
     t.add_argument("--no-progress", action="store_true")
 
@@ -125,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                     "valid_limit": args.valid_limit,
                     "valid_crop": args.valid_crop,
                     "progress": not args.no_progress,
+                    "init_weights": args.init_weights,
                 }
                 if args.command == "train"
                 else {}
@@ -161,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         PretrainedWeightsUnavailableError,
         FileExistsError,
         FileNotFoundError,
+        WeightsError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -21,9 +21,12 @@ def _summary(
     settings: dict[str, Any],
     n_train: int | None,
 ) -> dict[str, Any]:
+    """The file's training record; a warm-started run adds its parent's counts,
+    so steps, samples and hours are totals since random init."""
     history = state.get("history", [])
     last = history[-1] if history else {}
-    return {
+    parent = state.get("init_from", {}).get("training", {})
+    summary = {
         "recipe": recipe,
         "data": {
             "train_dir": settings.get("train_dir"),
@@ -31,12 +34,17 @@ def _summary(
             "train_images": n_train,
         },
         "stages_done": state.get("stage"),
-        "steps": state.get("steps"),
-        "samples_seen": state.get("samples"),
-        "hours": round(state.get("seconds", 0.0) / 3600, 3),
-        "cpu_hours": round(state.get("cpu_seconds", 0.0) / 3600, 3),
+        "steps": state.get("steps", 0) + parent.get("steps", 0),
+        "samples_seen": state.get("samples", 0) + parent.get("samples_seen", 0),
+        "hours": round(state.get("seconds", 0.0) / 3600 + parent.get("hours", 0.0), 3),
+        "cpu_hours": round(
+            state.get("cpu_seconds", 0.0) / 3600 + parent.get("cpu_hours", 0.0), 3
+        ),
         "final_metrics": {k: v for k, v in last.items() if isinstance(v, (int, float))},
     }
+    if state.get("init_from"):
+        summary["init_from"] = state["init_from"]
+    return summary
 
 
 def export_run(
@@ -88,11 +96,13 @@ def export_run(
         settings = json.loads(ckpt["settings"])
         n_train = None
     created = time.strftime("%Y-%m-%d")
+    summary = _summary(state, recipe, settings, n_train)
     info = WeightsInfo(
         arch=arch,
-        name=name or f"upscaler-{arch.encoder}-{recipe['name']}-{state['steps']}steps",
+        name=name
+        or f"upscaler-{arch.encoder}-{recipe['name']}-{summary['steps']}steps",
         created=created,
         resize_filter=recipe["degradation"]["up_filter"],
-        training=_summary(state, recipe, settings, n_train),
+        training=summary,
     )
     return save_weights(out, model, info, half=half)

@@ -43,7 +43,12 @@ from sr_core.training.data import (
 )
 from sr_core.training.losses import build_loss
 from sr_core.training.schedule import one_cycle
-from sr_core.weights import IMAGENET_MEAN, IMAGENET_STD
+from sr_core.weights import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    build_model_from_weights,
+    read_weights,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,7 @@ class RunSettings:
     valid_limit: int | None = None
     progress: bool = True
     valid_crop: int = VALID_CROP  # side of the centre crops validated on
+    init_weights: str | None = None  # a new run starts from this weights file
 
 
 @dataclass
@@ -88,6 +94,9 @@ class RunState:
     # reports the mean over all of its batches.
     epoch_loss_sum: float = 0.0
     epoch_loss_count: int = 0
+    # A run warm-started from a weights file: that file's name and training
+    # summary, so exports report the whole lineage (steps, hours, stages).
+    init_from: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str) -> RunState:
@@ -313,13 +322,21 @@ class Trainer:
             self._check_resume(self.ckpt)
         elif resume and self.is_main:
             log.info("No checkpoint in %s: starting a new run", self.out)
+        init_state = None
+        if self.ckpt is None and settings.init_weights:
+            init_state = self._read_init_weights(settings.init_weights)
         # Cheap checks first: data, then the loss (it may need to download VGG).
         self._prepare_data()
         self.loss_fn = build_loss(recipe.loss).to(self.device)
         # A resumed model takes its weights from the checkpoint: don't fetch ImageNet.
         self.model = build_unet(
-            self.arch, pretrained_encoder=recipe.pretrained and self.ckpt is None
+            self.arch,
+            pretrained_encoder=recipe.pretrained
+            and self.ckpt is None
+            and init_state is None,
         )
+        if init_state is not None:
+            self.model.load_state_dict(init_state)
         self.model.to(self.device, memory_format=torch.channels_last)
         self.norm = Normalizer().to(self.device)
         if self.ckpt is not None:
@@ -332,6 +349,34 @@ class Trainer:
             self.device.type,
             enabled=self.device.type == "cuda" and self.amp_dtype == torch.float16,
         )
+
+    def _read_init_weights(self, path: str) -> dict[str, torch.Tensor]:
+        """Tensors (fp32) of the weights file a new run starts from.
+
+        The file's architecture wins over ``--encoder``; its name and training
+        summary go into the run state for the lineage.
+
+        Raises:
+            WeightsError: missing, damaged, or not a U-Net this code builds.
+        """
+        state, info = read_weights(path)
+        if info.arch.encoder != self.settings.encoder and self.is_main:
+            log.warning(
+                "%s holds a %s U-Net; --encoder %s is ignored",
+                path,
+                info.arch.encoder,
+                self.settings.encoder,
+            )
+        self.arch = info.arch
+        self.settings = dataclasses.replace(self.settings, encoder=info.arch.encoder)
+        self.state.init_from = {
+            "file": Path(path).name,
+            "name": info.name,
+            "training": dict(info.training),
+        }
+        if self.is_main:
+            print(f"starting from {path} ({info.name})", flush=True)
+        return build_model_from_weights(state, info, source=path).state_dict()
 
     def _check_resume(self, ckpt: dict[str, Any]) -> None:
         """Warn where this invocation differs from the run being resumed."""

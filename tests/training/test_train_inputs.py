@@ -119,10 +119,13 @@ def test_shipped_recipes_load() -> None:
     cpu = load_recipe("cpu")
     assert (cpu.loss, cpu.pretrained) == ("l1", False)
     assert [s.crop for s in cpu.stages] == [96, 160, 128, 128]
+    refine = load_recipe("cpu-refine")
+    assert (refine.loss, refine.pretrained, len(refine.stages)) == ("l1", False, 1)
     fastai = load_recipe("fastai")
     assert [s.frozen for s in fastai.stages] == [True, False, True, False]
     # The checkpoint stores the recipe as JSON; it must read back the same.
-    assert recipe_from_dict(json.loads(json.dumps(cpu.to_dict())), "cpu") == cpu
+    for r in (cpu, refine):
+        assert recipe_from_dict(json.loads(json.dumps(r.to_dict())), r.name) == r
 
 
 def test_feature_loss_without_vgg_weights(
