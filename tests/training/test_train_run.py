@@ -171,7 +171,7 @@ def test_signal_checkpoints_then_stops(
 
 
 def test_checkpoint_state_without_new_fields_loads() -> None:
-    # The state JSON written before epoch_loss_* existed.
+    # The state JSON written before epoch_loss_* and init_from existed.
     old = {
         "stage": 0,
         "epoch": 12,
@@ -187,4 +187,5 @@ def test_checkpoint_state_without_new_fields_loads() -> None:
         **old,
         "epoch_loss_sum": 0.0,
         "epoch_loss_count": 0,
+        "init_from": {},
     }
