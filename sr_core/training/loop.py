@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from sr_core.allocator import keep_freed_memory
 from sr_core.arch import SuperResUNet, UNetConfig, build_unet
-from sr_core.model import resolve_device
+from sr_core.model import cpu_supports_bf16, resolve_device
 from sr_core.training.config import Recipe, Stage
 from sr_core.training.data import (
     DataError,
@@ -118,15 +118,21 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     if precision == "fp16":
         return torch.float16
     if device.type == "cpu":
-        return (
-            torch.bfloat16
-            if torch.backends.mkldnn.is_available()
-            and (torch.ops.mkldnn._is_mkldnn_bf16_supported())
-            else None
-        )
+        return torch.bfloat16 if cpu_supports_bf16() else None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return None
+
+
+def training_memory_format(
+    device: torch.device, amp_dtype: torch.dtype | None
+) -> torch.memory_format:
+    """channels_last where it pays: GPUs and CPU bf16 (oneDNN/AMX). A plain fp32
+    CPU step of the r34 U-Net is faster contiguous (5.5 s vs 7.7 s, batch 8 at
+    128², 2 AVX2 cores)."""
+    if device.type == "cpu" and amp_dtype is None:
+        return torch.contiguous_format
+    return torch.channels_last
 
 
 class Normalizer(nn.Module):
@@ -305,6 +311,7 @@ class Trainer:
                 dist.init_process_group(backend)
                 self._owns_group = True
         self.amp_dtype = autocast_dtype(self.device, settings.precision)
+        self.memory_format = training_memory_format(self.device, self.amp_dtype)
         torch.manual_seed(settings.seed)
         self.arch = UNetConfig(encoder=settings.encoder)
         self.state = RunState()
@@ -337,7 +344,7 @@ class Trainer:
         )
         if init_state is not None:
             self.model.load_state_dict(init_state)
-        self.model.to(self.device, memory_format=torch.channels_last)
+        self.model.to(self.device, memory_format=self.memory_format)
         self.norm = Normalizer().to(self.device)
         if self.ckpt is not None:
             self.model.load_state_dict(self.ckpt["model"])
@@ -452,7 +459,7 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def _forward(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm.norm(x).contiguous(memory_format=torch.channels_last)
+        x = self.norm.norm(x).contiguous(memory_format=self.memory_format)
         with self._autocast():
             return model(x)
 

@@ -32,6 +32,7 @@ from sr_core.training.loop import (
     build_optimizer,
     layer_param_groups,
     load_run_data,
+    training_memory_format,
 )
 from sr_core.training.losses import build_loss
 
@@ -135,12 +136,13 @@ def lr_find(
         )
     device = resolve_device(settings.device)
     amp = autocast_dtype(device, settings.precision)
+    memory_format = training_memory_format(device, amp)
     torch.manual_seed(settings.seed)
     loss_fn = build_loss(recipe.loss).to(device)
     model = build_unet(
         UNetConfig(encoder=settings.encoder), pretrained_encoder=recipe.pretrained
     )
-    model.to(device, memory_format=torch.channels_last).train()
+    model.to(device, memory_format=memory_format).train()
     norm = Normalizer().to(device)
     frozen = stage.frozen and recipe.pretrained
     groups = layer_param_groups(model, stage.group_lrs(), frozen, recipe.weight_decay)
@@ -181,7 +183,7 @@ def lr_find(
         for g in optimizer.param_groups:
             g["lr"] = lr * g["ratio"]
         x, y = x.to(device), y.to(device)
-        xin = norm.norm(x).contiguous(memory_format=torch.channels_last)
+        xin = norm.norm(x).contiguous(memory_format=memory_format)
         if amp is None:
             pred = model(xin)
         else:
