@@ -70,9 +70,11 @@ UPSCALER_VARIANT="$variant" $nice "$venv/bin/pyinstaller" --noconfirm --clean \
 app="$dist/Upscaler"
 
 log "Checking that every bundled library resolves"
-# Left to the system on purpose (the .deb's Depends/Recommends): OpenGL/EGL, xcb,
-# drm and the Wayland client libraries (needed only by Qt's Wayland plugins).
-system_libs='lib(GL|EGL|OpenGL|GLX|GLdispatch|xcb|drm|wayland-[a-z]+)\.so'
+# Left to the system on purpose (the .deb's Depends/Recommends): OpenGL/EGL, libxcb
+# and the xcb-* / xkbcommon libraries of Qt's xcb plugin (PyInstaller bundles them only
+# when the build machine has them), drm, and the Wayland client libraries (needed only
+# by Qt's Wayland plugins).
+system_libs='lib(GL|EGL|OpenGL|GLX|GLdispatch|xcb(-[a-z-]+)?|xkbcommon(-x11)?|drm|wayland-[a-z]+)\.so'
 libpath="$app/_internal:$app/_internal/torch/lib:$app/_internal/PyQt5/Qt5/lib"
 missing="$(find "$app" -type f \( -name '*.so*' -o -perm -u+x \) -print0 |
   xargs -0 file -N | grep ELF | cut -d: -f1 |
