@@ -1,0 +1,75 @@
+"""scripts/ship_weights.py: the model card shows every run of a warm-started model."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from sr_core.arch import UNetConfig
+from sr_core.weights import WeightsInfo
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location(
+    "ship_weights", ROOT / "scripts" / "ship_weights.py"
+)
+ship_weights = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ship_weights)
+
+
+def _stage(name: str, epochs: int) -> dict:
+    return {
+        "name": name,
+        "crop": 96,
+        "batch_size": 4,
+        "epochs": epochs,
+        "lr": 1e-3,
+        "pct_start": 0.25,
+    }
+
+
+def _scores(model_x4: float) -> dict:
+    one = {
+        "bicubic_psnr": 26.0,
+        "bicubic_ssim": 0.7,
+        "lanczos_psnr": 26.2,
+        "lanczos_ssim": 0.71,
+        "model_psnr": model_x4,
+        "model_ssim": 0.75,
+    }
+    return {label: one for label, _, _ in ship_weights.SETTINGS}
+
+
+def test_card_lists_each_run_and_keeps_quality_on_the_shipped_file():
+    first = {"recipe": {"name": "cpu", "stages": [_stage("a96", 25)]}, "steps": 100}
+    second = {
+        "recipe": {"name": "cpu-refine", "stages": [_stage("r128", 5)]},
+        "steps": 150,
+        "init_from": {"file": "a.safetensors", "name": "a", "training": first},
+    }
+    assert ship_weights.lineage(second) == [first, second]
+    info = WeightsInfo(arch=UNetConfig(encoder="resnet18"), name="b", training=second)
+    manifest = {
+        "default": "a.safetensors",
+        "files": {"a.safetensors": {"scores": _scores(27.5)}},
+        "evaluations": [
+            {
+                "date": "d1",
+                "name": "a",
+                "steps": 100,
+                "hours": 1.0,
+                "scores": _scores(27.5),
+            },
+            {
+                "date": "d2",
+                "name": "b",
+                "steps": 150,
+                "hours": 2.0,
+                "scores": _scores(27.9),
+            },  # a later try that was not shipped
+        ],
+    }
+    card = ship_weights.model_card(info, manifest)
+    assert "| 1 | cpu | a96 | 96 | 4 | 25 |" in card
+    assert "| 2 | cpu-refine | r128 | 96 | 4 | 5 |" in card
+    assert "| x4 | 26.00 / 0.7000 | 26.20 / 0.7100 | 27.50 / 0.7500 |" in card
+    assert "| d2 | b | 150 | 2.00 |" in card
