@@ -329,21 +329,20 @@ class Trainer:
             self._check_resume(self.ckpt)
         elif resume and self.is_main:
             log.info("No checkpoint in %s: starting a new run", self.out)
-        init_state = None
+        init_model = None
         if self.ckpt is None and settings.init_weights:
-            init_state = self._read_init_weights(settings.init_weights)
+            init_model = self._read_init_weights(settings.init_weights)
         # Cheap checks first: data, then the loss (it may need to download VGG).
         self._prepare_data()
         self.loss_fn = build_loss(recipe.loss).to(self.device)
         # A resumed model takes its weights from the checkpoint: don't fetch ImageNet.
-        self.model = build_unet(
-            self.arch,
-            pretrained_encoder=recipe.pretrained
-            and self.ckpt is None
-            and init_state is None,
+        self.model = (
+            init_model
+            if init_model is not None
+            else build_unet(
+                self.arch, pretrained_encoder=recipe.pretrained and self.ckpt is None
+            )
         )
-        if init_state is not None:
-            self.model.load_state_dict(init_state)
         self.model.to(self.device, memory_format=self.memory_format)
         self.norm = Normalizer().to(self.device)
         if self.ckpt is not None:
@@ -357,8 +356,8 @@ class Trainer:
             enabled=self.device.type == "cuda" and self.amp_dtype == torch.float16,
         )
 
-    def _read_init_weights(self, path: str) -> dict[str, torch.Tensor]:
-        """Tensors (fp32) of the weights file a new run starts from.
+    def _read_init_weights(self, path: str) -> SuperResUNet:
+        """The model (fp32) of the weights file a new run starts from.
 
         The file's architecture wins over ``--encoder``; its name and training
         summary go into the run state for the lineage.
@@ -383,7 +382,7 @@ class Trainer:
         }
         if self.is_main:
             print(f"starting from {path} ({info.name})", flush=True)
-        return build_model_from_weights(state, info, source=path).state_dict()
+        return build_model_from_weights(state, info, source=path)
 
     def _check_resume(self, ckpt: dict[str, Any]) -> None:
         """Warn where this invocation differs from the run being resumed."""
