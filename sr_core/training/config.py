@@ -34,15 +34,18 @@ class Degradation:
     """How an HR crop becomes the model input (all draws are per sample).
 
     The crop is downscaled by a factor drawn uniformly from [scale_min, scale_max]
-    with one of ``down_filters`` (Pillow, antialiased), optionally blurred
-    beforehand, JPEG-compressed with probability ``jpeg_prob`` at a quality
-    drawn from ``jpeg_quality``, given Gaussian noise with probability
-    ``noise_prob``, then resized back to the crop size with ``up_filter`` (the
-    filter inference uses, stored in the exported weights).
+    (or, with probability ``integer_scale_prob``, one of the whole numbers in that
+    range: 2×/3×/4× put the LR exactly on the HR pixel grid, as benchmarks and
+    "2×/4×" users do) with one of ``down_filters`` (Pillow, antialiased),
+    optionally blurred beforehand, JPEG-compressed with probability ``jpeg_prob``
+    at a quality drawn from ``jpeg_quality``, given Gaussian noise with
+    probability ``noise_prob``, then resized back to the crop size with
+    ``up_filter`` (the filter inference uses, stored in the exported weights).
     """
 
     scale_min: float = 2.0
     scale_max: float = 4.0
+    integer_scale_prob: float = 0.0
     down_filters: tuple[str, ...] = ("bicubic",)
     up_filter: str = "bicubic"
     jpeg_prob: float = 0.0
@@ -214,7 +217,7 @@ def _validate_degradation(d: Degradation, where: str) -> None:
         _check(
             f in FILTERS, where, f"unknown filter {f!r}; use one of {sorted(FILTERS)}"
         )
-    for key in ("jpeg_prob", "noise_prob", "blur_prob"):
+    for key in ("integer_scale_prob", "jpeg_prob", "noise_prob", "blur_prob"):
         v = getattr(d, key)
         _check(_is_num(v) and 0 <= v <= 1, where, f"{key} must be in [0, 1]")
     _check(

@@ -84,6 +84,14 @@ def split_folder(
     return ImageFolder(train, folder.skipped), ImageFolder(valid, ())
 
 
+def _draw_scale(degr: Degradation, rng: np.random.Generator) -> float:
+    whole = range(math.ceil(degr.scale_min), math.floor(degr.scale_max) + 1)
+    # No extra draw when the option is off: older recipes keep their samples.
+    if degr.integer_scale_prob > 0 and whole and rng.random() < degr.integer_scale_prob:
+        return float(whole[int(rng.integers(len(whole)))])
+    return float(rng.uniform(degr.scale_min, degr.scale_max))
+
+
 def degrade(
     hr: Image.Image, degr: Degradation, rng: np.random.Generator
 ) -> Image.Image:
@@ -94,7 +102,7 @@ def degrade(
         img = img.filter(
             ImageFilter.GaussianBlur(float(rng.uniform(*degr.blur_radius)))
         )
-    scale = float(rng.uniform(degr.scale_min, degr.scale_max))
+    scale = _draw_scale(degr, rng)
     lw, lh = max(1, round(w / scale)), max(1, round(h / scale))
     down = FILTERS[degr.down_filters[int(rng.integers(len(degr.down_filters)))]]
     img = img.resize((lw, lh), down)

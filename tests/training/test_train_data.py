@@ -17,6 +17,7 @@ from sr_core.training.data import (
     DataError,
     EpochSampler,
     PairDataset,
+    _draw_scale,
     degrade,
     scan_images,
 )
@@ -117,3 +118,29 @@ def test_scan_errors_are_clear(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="No usable images"):
         scan_images(tmp_path / "empty")
+
+
+def test_integer_scales_are_whole_numbers_in_the_range() -> None:
+    d = Degradation(scale_min=1.5, scale_max=4.2, integer_scale_prob=1.0)
+    rng = np.random.default_rng(0)
+    assert {_draw_scale(d, rng) for _ in range(200)} == {2.0, 3.0, 4.0}
+
+
+def test_integer_scale_mix_and_fallback() -> None:
+    rng = np.random.default_rng(1)
+    mixed = [_draw_scale(Degradation(integer_scale_prob=0.5), rng) for _ in range(400)]
+    whole = sum(s in (2.0, 3.0, 4.0) for s in mixed)
+    assert 150 < whole < 250  # about half, the rest uniform (never exactly whole)
+    # No whole number in [2.2, 2.8]: always uniform in the range.
+    d = Degradation(scale_min=2.2, scale_max=2.8, integer_scale_prob=1.0)
+    draws = [_draw_scale(d, rng) for _ in range(50)]
+    assert all(2.2 <= s <= 2.8 for s in draws) and len(set(draws)) == 50
+
+
+def test_integer_scale_prob_zero_keeps_the_old_draws() -> None:
+    # Recipes without the option must see exactly the samples they saw before it.
+    d = Degradation(scale_min=2.0, scale_max=4.0)
+    a, b = np.random.default_rng(7), np.random.default_rng(7)
+    assert [_draw_scale(d, a) for _ in range(5)] == [
+        float(b.uniform(2.0, 4.0)) for _ in range(5)
+    ]
