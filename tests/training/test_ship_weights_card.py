@@ -73,3 +73,22 @@ def test_card_lists_each_run_and_keeps_quality_on_the_shipped_file():
     assert "| 2 | cpu-refine | r128 | 96 | 4 | 5 |" in card
     assert "| x4 | 26.00 / 0.7000 | 26.20 / 0.7100 | 27.50 / 0.7500 |" in card
     assert "| d2 | b | 150 | 2.00 |" in card
+
+
+def _per_setting(x2: float, x4: float, jpeg: float) -> dict:
+    return {
+        label: {"model_psnr": v}
+        for (label, _, _), v in zip(ship_weights.SETTINGS, (x2, x4, jpeg), strict=True)
+    }
+
+
+def test_gate_ships_only_clear_improvements() -> None:
+    shipped = _per_setting(31.55, 27.86, 26.42)
+    gate = ship_weights.clearly_better
+    assert gate(_per_setting(31.55, 27.96, 26.42), shipped)[0]  # x4 +0.10
+    assert gate(_per_setting(31.85, 27.95, 26.41), shipped)[0]  # x2 +0.30
+    assert not gate(_per_setting(31.63, 27.87, 26.38), shipped)[0]  # +0.08 at best
+    assert not gate(_per_setting(31.85, 27.95, 26.30), shipped)[0]  # jpeg -0.12
+    assert gate(_per_setting(0, 0, 0), None)[0]  # nothing shipped yet
+    ok, summary = gate(_per_setting(31.55, 27.86, 26.42), shipped)
+    assert not ok and "x4 +0.000 dB" in summary
