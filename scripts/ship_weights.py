@@ -121,6 +121,10 @@ def model_card(info, manifest: dict) -> str:  # noqa: ANN001
         for lab, s in current.items()
     )
     data = t.get("data", {})
+    whole = degr.get("integer_scale_prob", 0.0)
+    scales = f"×{degr.get('scale_min')}–{degr.get('scale_max')}"
+    if whole:
+        scales += f" (whole-number factors with p {whole})"
     return f"""# Model card: {info.name}
 
 Created {info.created}. File: `{manifest["default"]}` (fp16 safetensors; sha256 in
@@ -143,7 +147,7 @@ so one model serves every output size.
   `{recipe.get("loss")}`; recipe `{recipe.get("name")}`, AdamW (β2 0.99, decoupled
   wd {recipe.get("weight_decay")}), fastai one-cycle per stage; bf16 autocast on
   CPUs with bf16 kernels, fp32 on others.
-- Degradations: HR crop downscaled ×{degr.get("scale_min")}–{degr.get("scale_max")}
+- Degradations: HR crop downscaled {scales}
   with {", ".join(sorted(set(degr.get("down_filters", []))))}; JPEG with probability
   {degr.get("jpeg_prob")} at quality {degr.get("jpeg_quality")}; noise p
   {degr.get("noise_prob")}; blur p {degr.get("blur_prob")}; resized back with
