@@ -7,8 +7,8 @@ protocol) and appends the result to the evaluation log (weights/manifest.json an
 MODEL_CARD.md). Only if the new model is clearly better than the shipped one
 (≥ 0.1 dB PSNR-Y in one setting and no more than 0.05 dB worse in any; or --force)
 does it replace the shipped file and rewrite the manifest (sha256, architecture)
-and the whole card. Each shipped file adds ~80 MB
-to git history, so files are replaced, never accumulated.
+and the whole card. Each shipped file adds ~80 MB to git history, so files are
+replaced, never accumulated.
 """
 
 from __future__ import annotations
