@@ -107,7 +107,8 @@ def model_card(info, manifest: dict) -> str:  # noqa: ANN001
         for s in r.get("recipe", {}).get("stages", [])
     )
     evals = "\n".join(
-        f"| {e['date']} | {e['name']} | {e['steps']} | {e['hours']:.2f} | "
+        f"| {e['date']} | {e['name']} | {'yes' if e.get('shipped', True) else 'no'} "
+        f"| {e['steps']} | {e['hours']:.2f} | "
         + " | ".join(_cell(e["scores"][lab]) for lab, _, _ in SETTINGS)
         + " |"
         for e in manifest["evaluations"]
@@ -174,10 +175,11 @@ PSNR-Y (dB) / SSIM-Y, border = scale, LR by antialiased Pillow bicubic downscale
 Not measured on Set5/Set14/BSD100 (not available on the build machine).
 
 ## Evaluation log
-Model PSNR / SSIM (gain over bicubic in dB):
+Model PSNR / SSIM (gain over bicubic in dB). Shipped "no": evaluated, but not clearly
+better than the file shipped at the time, so not committed:
 
-| date | name | steps | hours | x2 | x4 | x4 jpeg60 |
-|---|---|---|---|---|---|---|
+| date | name | shipped | steps | hours | x2 | x4 | x4 jpeg60 |
+|---|---|---|---|---|---|---|---|
 {evals}
 """
 
@@ -208,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped = manifest["default"] and manifest["files"][manifest["default"]]
     better, summary = clearly_better(scores, shipped and shipped["scores"])
     print(f"PSNR-Y vs the shipped model: {summary}")
+    manifest["evaluations"][-1]["shipped"] = better or args.force
     if not better and not args.force:
         MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
         if shipped:  # the card's evaluation log lists this try too
