@@ -95,6 +95,9 @@ def lineage(training: dict) -> list[dict]:
     return runs[::-1]
 
 
+_SHIPPED = {True: "yes", False: "no", None: "?"}  # None: logged before the flag existed
+
+
 def model_card(info, manifest: dict) -> str:  # noqa: ANN001
     t = info.training
     runs = lineage(t)
@@ -107,7 +110,7 @@ def model_card(info, manifest: dict) -> str:  # noqa: ANN001
         for s in r.get("recipe", {}).get("stages", [])
     )
     evals = "\n".join(
-        f"| {e['date']} | {e['name']} | {'yes' if e.get('shipped', True) else 'no'} "
+        f"| {e['date']} | {e['name']} | {_SHIPPED[e.get('shipped')]} "
         f"| {e['steps']} | {e['hours']:.2f} | "
         + " | ".join(_cell(e["scores"][lab]) for lab, _, _ in SETTINGS)
         + " |"

@@ -58,6 +58,7 @@ def test_card_lists_each_run_and_keeps_quality_on_the_shipped_file():
                 "steps": 100,
                 "hours": 1.0,
                 "scores": _scores(27.5),
+                "shipped": True,
             },
             {
                 "date": "d2",
@@ -73,7 +74,7 @@ def test_card_lists_each_run_and_keeps_quality_on_the_shipped_file():
     assert "| 1 | cpu | a96 | 96 | 4 | 25 |" in card
     assert "| 2 | cpu-refine | r128 | 96 | 4 | 5 |" in card
     assert "| x4 | 26.00 / 0.7000 | 26.20 / 0.7100 | 27.50 / 0.7500 |" in card
-    assert "| d1 | a | yes | 100 | 1.00 |" in card  # older logs have no flag
+    assert "| d1 | a | yes | 100 | 1.00 |" in card
     assert "| d2 | b | no | 150 | 2.00 |" in card
 
 
