@@ -92,6 +92,8 @@ def test_gate_ships_only_clear_improvements() -> None:
     assert gate(_per_setting(31.85, 27.95, 26.41), shipped)[0]  # x2 +0.30
     assert not gate(_per_setting(31.63, 27.87, 26.38), shipped)[0]  # +0.08 at best
     assert not gate(_per_setting(31.85, 27.95, 26.30), shipped)[0]  # jpeg -0.12
+    assert gate(_per_setting(31.61, 27.89, 26.47), shipped)[0]  # +0.03..0.06 in all
+    assert not gate(_per_setting(31.61, 27.87, 26.47), shipped)[0]  # x4 only +0.01
     assert gate(_per_setting(0, 0, 0), None)[0]  # nothing shipped yet
     ok, summary = gate(_per_setting(31.55, 27.86, 26.42), shipped)
     assert not ok and "x4 +0.000 dB" in summary
