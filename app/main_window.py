@@ -116,6 +116,9 @@ class MainWindow(QMainWindow):
         self.save_action = self._action(
             file_menu, "&Save result…", self._on_download_requested, QKeySequence.Save
         )
+        self.copy_action = self._action(
+            file_menu, "&Copy result", self._on_copy_triggered, QKeySequence.Copy
+        )
         file_menu.addSeparator()
         self._action(file_menu, "Load &weights…", self._on_load_weights_triggered)
         file_menu.addSeparator()
@@ -196,6 +199,7 @@ class MainWindow(QMainWindow):
         has_result = doc is not None and doc.result is not None
         self.view_bar.set_state(doc is not None, has_result, self.compare.mode)
         self.save_action.setEnabled(has_result)
+        self.copy_action.setEnabled(has_result)
         self._update_size_label()
 
     def _update_size_label(self) -> None:
@@ -289,6 +293,16 @@ class MainWindow(QMainWindow):
                 "The clipboard holds no image. Copy an image first.",
             )
         self._refresh()
+
+    def _on_copy_triggered(self) -> None:
+        doc = self.controller.document
+        if doc is None or doc.result_pixels is None:
+            return
+        QApplication.clipboard().setImage(to_qimage(doc.result_pixels))
+        w, h = doc.result_size
+        self.statusBar().showMessage(
+            f"Copied the {w}×{h} result to the clipboard", 5000
+        )
 
     # -- controller ------------------------------------------------------------
     def _on_controller_model_state_changed(self, state: str, text: str) -> None:

@@ -11,6 +11,7 @@ from PyQt5.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from app.controller import Controller
 from app.main_window import MainWindow
+from app.qt_image import to_numpy
 from app.settings import AppSettings
 from tests.app.conftest import make_image, track_pool
 
@@ -214,6 +215,19 @@ def test_export_never_overwrites_the_input(
     window.view_bar.download_button.click()
     assert image_file.read_bytes() == original
     assert messages[-1][1] == "Choose another name"
+
+
+def test_copy_puts_the_result_on_the_clipboard(qtbot, window, image_file):
+    drop(window.drop_area, [image_file])
+    assert not window.copy_action.isEnabled()  # nothing predicted yet
+    _run_once(qtbot, window, image_file)
+    assert window.copy_action.isEnabled()
+    window.copy_action.trigger()
+    copied = to_numpy(QApplication.clipboard().image())
+    result = window.controller.document.result_pixels
+    assert copied.shape[:2] == result.shape[:2]
+    assert (copied[..., :3] == result[..., :3]).all()
+    assert "Copied the" in window.statusBar().currentMessage()
 
 
 def test_second_drop_while_running_is_queued(qtbot, window, fake_core, tmp_path):
