@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtCore import QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QColor
-from PyQt5.QtWidgets import QListWidget, QListWidgetItem
+from PyQt5.QtWidgets import QListView, QListWidget, QListWidgetItem
 
 STATUS_COLORS = {
     "ready": "#9aa0a6",
@@ -15,10 +15,12 @@ STATUS_COLORS = {
     "cancelled": "#d29922",
 }
 STATUS_MARKS = {"done": "✓", "failed": "✗", "running": "▶", "cancelled": "–"}
+_STATUS_ROLE = Qt.UserRole + 1
 
 
 class QueueListWidget(QListWidget):
-    """One row per job: name and status; the tooltip holds the message."""
+    """One row per job: status, then the name (long names elided in the middle,
+    so the status stays visible); the tooltip holds the full name and message."""
 
     job_activated = pyqtSignal(int)  # job id
 
@@ -26,6 +28,9 @@ class QueueListWidget(QListWidget):
         super().__init__(parent)
         self.setObjectName("queueList")
         self.setUniformItemSizes(True)
+        self.setTextElideMode(Qt.ElideMiddle)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setResizeMode(QListView.Adjust)  # re-lay rows out to the new width
         self.itemActivated.connect(self._on_item_activated)
         self.itemClicked.connect(self._on_item_activated)
 
@@ -35,16 +40,19 @@ class QueueListWidget(QListWidget):
             item = QListWidgetItem()
             item.setData(Qt.UserRole, job_id)
             self.addItem(item)
+            # A 1 px wide hint lets rows take the view's width, so text elides.
+            item.setSizeHint(QSize(1, self.sizeHintForRow(self.row(item))))
         mark = STATUS_MARKS.get(status, "•")
-        item.setText(f"{mark}  {name} — {status}")
+        item.setText(f"{mark} {status} · {name}")
+        item.setData(_STATUS_ROLE, status)
         item.setForeground(QColor(STATUS_COLORS.get(status, "#c9d1d9")))
-        item.setToolTip(message or status)
+        item.setToolTip(f"{name}\n{message or status}")
         if status == "running":
             self.scrollToItem(item)
 
     def status_of(self, job_id: int) -> str | None:
         item = self._find(job_id)
-        return None if item is None else item.text().rsplit("— ", 1)[-1]
+        return None if item is None else item.data(_STATUS_ROLE)
 
     def keep_only(self, job_ids: set[int]) -> None:
         for row in reversed(range(self.count())):

@@ -13,6 +13,7 @@ from app.controller import Controller
 from app.main_window import MainWindow
 from app.qt_image import to_numpy
 from app.settings import AppSettings
+from app.widgets.queue_list import QueueListWidget
 from tests.app.conftest import make_image, track_pool
 
 TIMEOUT = 5000
@@ -126,6 +127,25 @@ def test_submit_runs_with_progress_then_enables_compare(qtbot, window, image_fil
         window.view_bar.mode_buttons[mode].click()
         assert window.compare.mode == mode
     assert window.options.queue.status_of(window.controller.jobs[-1].id) == "done"
+
+
+def test_queue_keeps_the_status_visible_for_long_names(qtbot):
+    queue = QueueListWidget()
+    qtbot.addWidget(queue)
+    queue.resize(220, 120)
+    queue.show()
+    qtbot.waitExposed(queue)
+    name = "holiday_" * 8 + "panorama.jpg"
+    queue.upsert(7, name, "running")
+    queue.upsert(7, name, "failed", "Cannot read the file")
+    item = queue.item(0)
+    assert queue.status_of(7) == "failed"
+    assert item.text().startswith("✗ failed")
+    assert name in item.toolTip() and "Cannot read the file" in item.toolTip()
+    assert not queue.horizontalScrollBar().isVisible()
+    assert queue.visualItemRect(item).width() <= queue.viewport().width()
+    queue.resize(400, 120)  # rows follow the view's width
+    qtbot.waitUntil(lambda: queue.visualItemRect(item).width() > 300)
 
 
 def test_escape_cancels_a_running_job(qtbot, window, fake_core, image_file):
