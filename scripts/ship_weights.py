@@ -133,7 +133,9 @@ def model_card(info, manifest: dict) -> str:  # noqa: ANN001
     whole = degr.get("integer_scale_prob", 0.0)
     scales = f"×{degr.get('scale_min')}–{degr.get('scale_max')}"
     if whole:
-        scales += f" (whole-number factors with p {whole})"
+        picks = degr.get("integer_scales")
+        which = f" {', '.join(f'×{f}' for f in picks)}" if picks else ""
+        scales += f" (whole-number factors{which} with p {whole})"
     return f"""# Model card: {info.name}
 
 Created {info.created}. File: `{manifest["default"]}` (fp16 safetensors; sha256 in

@@ -36,7 +36,8 @@ class Degradation:
     The crop is downscaled by a factor drawn uniformly from [scale_min, scale_max]
     (or, with probability ``integer_scale_prob``, one of the whole numbers in that
     range: 2×/3×/4× put the LR exactly on the HR pixel grid, as benchmarks and
-    "2×/4×" users do) with one of ``down_filters`` (Pillow, antialiased),
+    "2×/4×" users do; ``integer_scales`` picks which, repeats weighting them,
+    like ``down_filters``) with one of ``down_filters`` (Pillow, antialiased),
     optionally blurred beforehand, JPEG-compressed with probability ``jpeg_prob``
     at a quality drawn from ``jpeg_quality``, given Gaussian noise with
     probability ``noise_prob``, then resized back to the crop size with
@@ -46,6 +47,7 @@ class Degradation:
     scale_min: float = 2.0
     scale_max: float = 4.0
     integer_scale_prob: float = 0.0
+    integer_scales: tuple[int, ...] = ()  # empty: every whole number in range
     down_filters: tuple[str, ...] = ("bicubic",)
     up_filter: str = "bicubic"
     jpeg_prob: float = 0.0
@@ -208,6 +210,14 @@ def _validate_degradation(d: Degradation, where: str) -> None:
         "scale_min and scale_max must be numbers ≥ 1",
     )
     _check(d.scale_min <= d.scale_max, where, "scale_min must be ≤ scale_max")
+    _check(
+        isinstance(d.integer_scales, tuple)
+        and all(
+            _is_int(f) and d.scale_min <= f <= d.scale_max for f in d.integer_scales
+        ),
+        where,
+        "integer_scales must be a list of whole numbers in [scale_min, scale_max]",
+    )
     _check(
         isinstance(d.down_filters, tuple) and len(d.down_filters) > 0,
         where,

@@ -85,7 +85,9 @@ def split_folder(
 
 
 def _draw_scale(degr: Degradation, rng: np.random.Generator) -> float:
-    whole = range(math.ceil(degr.scale_min), math.floor(degr.scale_max) + 1)
+    whole = degr.integer_scales or range(
+        math.ceil(degr.scale_min), math.floor(degr.scale_max) + 1
+    )
     # No extra draw when the option is off: older recipes keep their samples.
     if degr.integer_scale_prob > 0 and whole and rng.random() < degr.integer_scale_prob:
         return float(whole[int(rng.integers(len(whole)))])

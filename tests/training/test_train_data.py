@@ -137,6 +137,14 @@ def test_integer_scale_mix_and_fallback() -> None:
     assert all(2.2 <= s <= 2.8 for s in draws) and len(set(draws)) == 50
 
 
+def test_integer_scales_repeats_weight_the_whole_number_draws() -> None:
+    d = Degradation(integer_scale_prob=1.0, integer_scales=(2, 4, 4, 4))
+    rng = np.random.default_rng(3)
+    draws = [_draw_scale(d, rng) for _ in range(800)]
+    assert set(draws) == {2.0, 4.0}  # 3 is left out
+    assert 0.68 < draws.count(4.0) / len(draws) < 0.82  # about 3 in 4
+
+
 def test_integer_scale_prob_zero_keeps_the_old_draws() -> None:
     # Recipes without the option must see exactly the samples they saw before it.
     d = Degradation(scale_min=2.0, scale_max=4.0)

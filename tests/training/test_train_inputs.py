@@ -94,6 +94,10 @@ def test_recipe_typo_names_the_key(
             ("[degradation]", "[degradation]\ninteger_scale_prob = 1.5"),
             "integer_scale_prob",
         ),
+        (
+            ("[degradation]", "[degradation]\ninteger_scales = [2, 5]"),
+            "integer_scales",
+        ),
         (('loss = "l1"', 'loss = "l1"\nweight_decy = 0.1'), "weight_decy"),
         (
             ('down_filters = ["bicubic", "bilinear"]', 'down_filters = ["bicubc"]'),
