@@ -59,6 +59,7 @@ class Controller(QObject):
         self.document: Document | None = None
         self.jobs: list[Job] = []
         self.tile: int | None = None  # None: the core picks from free memory
+        self.ensemble = 1  # passes per tile for jobs queued from now on
         self.job_started_at: float | None = None
         self._current: tuple[Job, GeneratorWorker] | None = None
         self._workers: set = set()
@@ -192,6 +193,7 @@ class Controller(QObject):
                 path.name,
                 path=path,
                 size_key=size_key,
+                ensemble=self.ensemble,
                 status=status,
                 output_dir=batch_dir,
                 export_format=export_format,
@@ -238,7 +240,12 @@ class Controller(QObject):
             return False
         job_doc = Document(image_data, "clipboard.png", None)
         if self.busy:
-            job = Job("clipboard.png", image=image_data, status=JobStatus.WAITING)
+            job = Job(
+                "clipboard.png",
+                image=image_data,
+                ensemble=self.ensemble,
+                status=JobStatus.WAITING,
+            )
             self.jobs.append(job)
             self.job_changed.emit(job)
             self.notice.emit("Queued the pasted image; it runs after the current one.")
@@ -262,6 +269,10 @@ class Controller(QObject):
 
     # -- queue ----------------------------------------------------------------
     @property
+    def running_job(self) -> Job | None:
+        return self._current[0] if self._current is not None else None
+
+    @property
     def busy(self) -> bool:
         return self._current is not None
 
@@ -282,6 +293,7 @@ class Controller(QObject):
                 return False
             for job in staged:
                 job.size_key, job.output_dir = size_key, batch_dir
+                job.ensemble = self.ensemble
                 job.export_format, job.quality = export_format, quality
                 job.status = JobStatus.WAITING
                 self.job_changed.emit(job)
@@ -292,6 +304,7 @@ class Controller(QObject):
                 path=doc.source,
                 image=doc.image,
                 size_key=size_key,
+                ensemble=self.ensemble,
                 status=JobStatus.WAITING,
             )
             self.jobs.append(job)
@@ -322,7 +335,9 @@ class Controller(QObject):
             return
         try:
             options = self.core.UpscaleOptions(
-                target=self.target_for(job.size_key), tile=self.tile
+                target=self.target_for(job.size_key),
+                tile=self.tile,
+                ensemble=job.ensemble,
             )
         except ValueError as exc:
             self._set_status(job, JobStatus.FAILED, str(exc))

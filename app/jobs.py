@@ -75,6 +75,7 @@ class Job:
     path: Path | None = None
     image: object | None = None
     size_key: str = "auto"
+    ensemble: int = 1  # model passes per tile (sr_core's geometric self-ensemble)
     output_dir: Path | None = None
     export_format: str = "png"
     quality: int = 95

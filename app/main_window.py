@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
         c.notice.connect(self._on_controller_notice)
         c.batch_finished.connect(self._on_controller_batch_finished)
         o.size_changed.connect(self._on_options_size_changed)
+        o.ensemble_changed.connect(self._on_options_ensemble_changed)
         o.submit_clicked.connect(self._on_options_submit_clicked)
         o.cancel_clicked.connect(c.cancel)
         o.format_changed.connect(self._on_options_format_changed)
@@ -179,6 +180,8 @@ class MainWindow(QMainWindow):
     def _restore_settings(self) -> None:
         s = self.settings
         self.options.set_size_key(s.size_key)
+        self.options.set_ensemble(s.ensemble)
+        self.controller.ensemble = self.options.ensemble
         self.options.set_export_format(s.export_format)
         self.options.quality_spin.setValue(s.quality)
         for action in self.device_group.actions():
@@ -356,7 +359,15 @@ class MainWindow(QMainWindow):
 
     def _on_controller_progressed(self, done: int, total: int) -> None:
         self.options.set_progress(done, total)
-        self.options.progress_label.setText(f"Tile {done} of {total}")
+        job = self.controller.running_job
+        passes = job.ensemble if job is not None else 1
+        tiles = max(1, total // passes)
+        if passes == 1 or done == 0:
+            text = f"Tile {done // passes} of {tiles}"
+        else:
+            tile, step = divmod(done - 1, passes)
+            text = f"Tile {tile + 1} of {tiles} · pass {step + 1} of {passes}"
+        self.options.progress_label.setText(text)
 
     def _on_controller_error(self, title: str, text: str) -> None:
         dialogs.show_error(self, title, text)
@@ -384,6 +395,10 @@ class MainWindow(QMainWindow):
     def _on_options_size_changed(self, key: str) -> None:
         self.settings.size_key = key
         self._update_size_label()
+
+    def _on_options_ensemble_changed(self, passes: int) -> None:
+        self.settings.ensemble = passes
+        self.controller.ensemble = passes
 
     def _on_options_format_changed(self, fmt: str) -> None:
         self.settings.export_format = fmt

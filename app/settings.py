@@ -14,6 +14,7 @@ from app import APP_NAME, ORG_NAME
 SIZE_KEYS = ("auto", "1024", "1280", "2048", "4096", "x2", "x3", "x4")
 FORMATS = ("png", "jpg", "webp", "tiff")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+ENSEMBLES = (1, 2, 4, 8)  # sr_core's allowed passes per tile
 
 
 class AppSettings:
@@ -54,6 +55,18 @@ class AppSettings:
     @size_key.setter
     def size_key(self, value: str) -> None:
         self._set("upscale/size", value)
+
+    @property
+    def ensemble(self) -> int:
+        try:
+            value = int(self._store.value("upscale/ensemble", 1))
+        except (TypeError, ValueError):
+            return 1
+        return value if value in ENSEMBLES else 1
+
+    @ensemble.setter
+    def ensemble(self, value: int) -> None:
+        self._set("upscale/ensemble", int(value))
 
     @property
     def device(self) -> str:

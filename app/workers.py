@@ -31,7 +31,7 @@ class GeneratorWorker(QRunnable):
 
     Each step must have ``done`` and ``total`` attributes (``sr_core.Progress``).
     The abort flag is checked after every step; on abort the generator is closed,
-    which is a safe stop point for ``iter_upscale`` (at most one tile of work).
+    which is a safe stop point for ``iter_upscale`` (at most one pass over one tile).
     """
 
     def __init__(

@@ -114,6 +114,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-model", action="store_true", help="measure bicubic and Lanczos only"
     )
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        choices=(1, 2, 4, 8),
+        help="model passes per tile over flipped/rotated copies (default: 1)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N images only")
     parser.add_argument("--csv", type=Path, default=None, help="write per-image rows")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
@@ -155,7 +162,8 @@ def load_upscaler(args: argparse.Namespace) -> tuple[Upscaler | None, str]:
         return None, f"Model row skipped: no weights found. {exc}"
 
     def run_model(lr: np.ndarray, w: int, h: int) -> np.ndarray:
-        return upscale(lr, model, UpscaleOptions(target=Target.exact(w, h)))
+        opts = UpscaleOptions(target=Target.exact(w, h), ensemble=args.ensemble)
+        return upscale(lr, model, opts)
 
     return run_model, f"Model: {model.description()}"
 
@@ -206,7 +214,8 @@ def format_table(args: argparse.Namespace, scores: dict[str, Scores]) -> str:
     lines = [
         f"{n} image{'' if n == 1 else 's'} from {args.hr}, x{args.scale}, "
         f"degrade {args.degrade}, "
-        f"Y channel, border {args.scale} px",
+        + (f"model ensemble {args.ensemble}, " if args.ensemble > 1 else "")
+        + f"Y channel, border {args.scale} px",
         f"{'method':<17}{'PSNR-Y (dB)':>12}{'SSIM-Y':>10}",
     ]
     for method, sc in scores.items():

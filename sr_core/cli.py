@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="tile size in px, a multiple of 32 (default: from free memory)",
     )
     run.add_argument(
+        "--ensemble",
+        type=int,
+        default=1,
+        choices=[1, 2, 4, 8],
+        metavar="N",
+        help="average N model passes over flipped/rotated copies: a little more "
+        "detail for N times the time (1, 2, 4 or 8; default: 1)",
+    )
+    run.add_argument(
         "--device",
         default="auto",
         help="auto, cpu, cuda, cuda:N or mps (default: auto)",
@@ -260,7 +269,9 @@ def _options(args: argparse.Namespace) -> sr_core.UpscaleOptions:
     else:
         target = sr_core.Target.auto()
     try:
-        return sr_core.UpscaleOptions(target=target, tile=args.tile)
+        return sr_core.UpscaleOptions(
+            target=target, tile=args.tile, ensemble=args.ensemble
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -346,9 +357,9 @@ def _upscale_with_bar(
     options: sr_core.UpscaleOptions,
     label: str,
 ) -> np.ndarray:
-    """Drive ``iter_upscale`` with a per-tile progress bar on stderr."""
+    """Drive ``iter_upscale`` with a per-pass progress bar on stderr."""
     gen = sr_core.iter_upscale(pixels, model, options)
-    bar = tqdm(desc=label, unit="tile", leave=False, disable=None, file=sys.stderr)
+    bar = tqdm(desc=label, unit="pass", leave=False, disable=None, file=sys.stderr)
     try:
         while True:
             try:

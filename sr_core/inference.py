@@ -4,7 +4,9 @@ The model refines an image that was first resized to the output size with the
 filter it was trained with (stored in the weights), as fastai's ``predict``
 does.  Work is cut into overlapping tiles so any output size runs in bounded
 memory; ``iter_upscale`` yields after every tile, which is where callers can
-show progress or cancel.
+show progress or cancel.  An optional geometric self-ensemble runs the model
+on flipped/rotated copies of each tile and averages the results (EDSR's "+"):
+better detail for a few times the work.
 """
 
 from __future__ import annotations
@@ -34,6 +36,19 @@ _BYTES_PER_PIXEL = {"fp32": 3200, "bf16": 2000, "fp16": 2000}
 _CPU_TILE_CAP = 512  # ~1 s a tile on a laptop CPU, so cancel stays responsive
 _GPU_TILE_CAP = 2048
 _MIN_TILE = 64
+# (horizontal flip, quarter turns) per ensemble pass; the first four keep the
+# tile's shape, so 2 and 4 passes never transpose.
+_VIEWS = (
+    (False, 0),
+    (True, 0),
+    (False, 2),
+    (True, 2),
+    (False, 1),
+    (True, 1),
+    (False, 3),
+    (True, 3),
+)
+ENSEMBLE_SIZES = (1, 2, 4, 8)
 
 
 @dataclass(frozen=True)
@@ -82,13 +97,18 @@ class Target:
 
 @dataclass(frozen=True)
 class UpscaleOptions:
-    """How to run: target size, tile size (None = from free memory), overlap."""
+    """How to run: target size, tile size (None = from free memory), overlap,
+    and ``ensemble``: model passes per tile over flipped/rotated copies (1 = off;
+    8 measured about +0.08 dB PSNR-Y at x4 for 8x the time)."""
 
     target: Target = Target()
     tile: int | None = None
     overlap: int | None = None
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
+        if self.ensemble not in ENSEMBLE_SIZES:
+            raise ValueError(f"ensemble must be one of {ENSEMBLE_SIZES}")
         if self.tile is not None and (self.tile < _MIN_TILE or self.tile % 32):
             raise ValueError(f"tile must be a multiple of 32 and ≥ {_MIN_TILE}")
         if self.overlap is not None and self.overlap < 0:
@@ -103,7 +123,7 @@ class UpscaleOptions:
 
 @dataclass(frozen=True)
 class Progress:
-    """``done`` of ``total`` tiles finished."""
+    """``done`` of ``total`` model passes finished (tiles × ensemble passes)."""
 
     done: int
     total: int
@@ -205,6 +225,13 @@ def _resize(arr: np.ndarray, size: tuple[int, int], filt: str) -> np.ndarray:
     )
 
 
+def _run_view(model: SRModel, tile: np.ndarray, flip: bool, turns: int) -> np.ndarray:
+    """The model's output for a flipped/rotated copy of ``tile``, mapped back."""
+    view = np.rot90(tile[:, ::-1] if flip else tile, turns)
+    out = np.rot90(model.run_tile(view), -turns)
+    return out[:, ::-1] if flip else out
+
+
 def iter_upscale(
     pixels: np.ndarray, model: SRModel, options: UpscaleOptions | None = None
 ) -> Generator[Progress, None, np.ndarray]:
@@ -215,8 +242,9 @@ def iter_upscale(
         model: from ``load_model``.
         options: target size and tiling.
     Yields:
-        ``Progress(0, n)`` first, then one ``Progress(i, n)`` per finished tile.
-        Stop iterating (``close()``) to cancel; at most one tile of work follows.
+        ``Progress(0, n)`` first, then one ``Progress(i, n)`` per model pass
+        (n = tiles × ``options.ensemble``). Stop iterating (``close()``) to
+        cancel; at most one pass over one tile follows.
     Returns:
         The output, same channel layout as ``pixels``, uint8, at ``output_size``.
     Raises:
@@ -234,11 +262,18 @@ def iter_upscale(
     while True:
         tiles = plan_tiles(out_h, out_w, tile, overlap)
         stitcher = Stitcher(out_h, out_w, 3, tiles)
-        yield Progress(0, len(tiles))
+        passes = options.ensemble
+        total = len(tiles) * passes
+        yield Progress(0, total)
         try:
-            for i, t in enumerate(tiles):
-                stitcher.add(t, model.run_tile(resized[t.slices]))
-                yield Progress(i + 1, len(tiles))
+            done = 0
+            for t in tiles:
+                acc = np.zeros((t.y1 - t.y0, t.x1 - t.x0, 3), np.float32)
+                for flip, turns in _VIEWS[:passes]:
+                    acc += _run_view(model, resized[t.slices], flip, turns)
+                    done += 1
+                    yield Progress(done, total)
+                stitcher.add(t, acc / passes)
             break
         except torch.OutOfMemoryError as exc:
             if model.device.startswith("cuda"):

@@ -28,6 +28,8 @@ SIZE_LABELS = (
     ("x3", "×3"),
     ("x4", "×4"),
 )
+# Model passes per tile (the core's geometric self-ensemble).
+DETAIL_LABELS = ((1, "Standard"), (8, "Best (8× slower)"))
 FORMAT_LABELS = (("png", "PNG"), ("jpg", "JPEG"), ("webp", "WebP"), ("tiff", "TIFF"))
 LOSSY = ("jpg", "webp")
 
@@ -36,6 +38,7 @@ class OptionsPanelWidget(QWidget):
     """Emits the user's choices; the window decides what they mean."""
 
     size_changed = pyqtSignal(str)
+    ensemble_changed = pyqtSignal(int)
     submit_clicked = pyqtSignal()
     cancel_clicked = pyqtSignal()
     format_changed = pyqtSignal(str)
@@ -48,6 +51,14 @@ class OptionsPanelWidget(QWidget):
         self.size_combo.setObjectName("sizeCombo")
         for key, label in SIZE_LABELS:
             self.size_combo.addItem(label, key)
+        self.detail_combo = QComboBox(self)
+        self.detail_combo.setObjectName("detailCombo")
+        for passes, label in DETAIL_LABELS:
+            self.detail_combo.addItem(label, passes)
+        self.detail_combo.setToolTip(
+            "Best runs the model on 8 flipped and rotated copies and averages them:\n"
+            "slightly cleaner detail for 8 times the time."
+        )
         self.size_label = QLabel("Open an image to see the output size.", self)
         self.size_label.setObjectName("sizeLabel")
         self.size_label.setWordWrap(True)
@@ -76,6 +87,10 @@ class OptionsPanelWidget(QWidget):
         size_box = QGroupBox("Output size", self)
         size_layout = QVBoxLayout(size_box)
         size_layout.addWidget(self.size_combo)
+        detail_row = QHBoxLayout()
+        detail_row.addWidget(QLabel("Detail", self))
+        detail_row.addWidget(self.detail_combo, 1)
+        size_layout.addLayout(detail_row)
         size_layout.addWidget(self.size_label)
         buttons = QHBoxLayout()
         buttons.addWidget(self.submit_button, 2)
@@ -103,6 +118,7 @@ class OptionsPanelWidget(QWidget):
         self.setMaximumWidth(320)
 
         self.size_combo.currentIndexChanged.connect(self._on_size_combo_changed)
+        self.detail_combo.currentIndexChanged.connect(self._on_detail_combo_changed)
         self.format_combo.currentIndexChanged.connect(self._on_format_combo_changed)
         self.quality_spin.valueChanged.connect(self.quality_changed)
         self.submit_button.clicked.connect(self.submit_clicked)
@@ -112,6 +128,13 @@ class OptionsPanelWidget(QWidget):
     @property
     def size_key(self) -> str:
         return str(self.size_combo.currentData())
+
+    @property
+    def ensemble(self) -> int:
+        return int(self.detail_combo.currentData())
+
+    def set_ensemble(self, passes: int) -> None:
+        self.detail_combo.setCurrentIndex(max(0, self.detail_combo.findData(passes)))
 
     @property
     def export_format(self) -> str:
@@ -146,6 +169,9 @@ class OptionsPanelWidget(QWidget):
 
     def _on_size_combo_changed(self, _index: int) -> None:
         self.size_changed.emit(self.size_key)
+
+    def _on_detail_combo_changed(self, _index: int) -> None:
+        self.ensemble_changed.emit(self.ensemble)
 
     def _on_format_combo_changed(self, _index: int) -> None:
         self.quality_spin.setEnabled(self.export_format in LOSSY)

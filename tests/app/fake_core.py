@@ -40,6 +40,7 @@ class UpscaleOptions:
     target: Target = Target()
     tile: int | None = None
     overlap: int | None = None
+    ensemble: int = 1
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,12 @@ class FakeCore:
         options = options or UpscaleOptions()
         h, w = pixels.shape[:2]
         ow, oh = self.output_size((w, h), options.target, model)
+        total = self.tiles * options.ensemble  # one step per tile and pass
         try:
-            yield Progress(0, self.tiles)
-            for i in range(self.tiles):
+            yield Progress(0, total)
+            for i in range(total):
                 time.sleep(self.delay)
-                yield Progress(i + 1, self.tiles)
+                yield Progress(i + 1, total)
         except GeneratorExit:
             self.closed += 1
             raise

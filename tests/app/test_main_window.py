@@ -129,6 +129,23 @@ def test_submit_runs_with_progress_then_enables_compare(qtbot, window, image_fil
     assert window.options.queue.status_of(window.controller.jobs[-1].id) == "done"
 
 
+def test_best_detail_runs_eight_passes_per_tile(qtbot, window, image_file):
+    combo = window.options.detail_combo
+    combo.setCurrentIndex(combo.findData(8))
+    window.options.set_size_key("x2")
+    drop(window.drop_area, [image_file])
+    seen, labels = [], []
+    label = window.options.progress_label
+    window.controller.progressed.connect(lambda d, t: seen.append((d, t)))
+    window.controller.progressed.connect(lambda d, t: labels.append(label.text()))
+    with qtbot.waitSignal(window.controller.result_changed, timeout=TIMEOUT):
+        qtbot.mouseClick(window.options.submit_button, Qt.LeftButton)
+    assert seen[-1] == (32, 32)  # the fake core's 4 tiles, 8 passes each
+    assert labels[:2] == ["Tile 0 of 4", "Tile 1 of 4 · pass 1 of 8"]
+    assert labels[-1] == "Tile 4 of 4 · pass 8 of 8"
+    assert window.controller.jobs[-1].ensemble == 8
+
+
 def test_queue_keeps_the_status_visible_for_long_names(qtbot):
     queue = QueueListWidget()
     qtbot.addWidget(queue)
@@ -291,10 +308,12 @@ def test_settings_survive_a_restart(qtbot, fake_core, messages):
     first.options.set_size_key("x3")
     first.options.set_export_format("jpg")
     first.options.quality_spin.setValue(80)
+    first.options.detail_combo.setCurrentIndex(1)
     first.close()
     second = _make_window(qtbot, fake_core, wait_model=False)
     assert second.options.size_key == "x3"
     assert second.options.export_format == "jpg"
     assert second.options.quality_spin.value() == 80
     assert second.options.quality_spin.isEnabled()
+    assert second.options.ensemble == second.controller.ensemble == 8
     second.close()

@@ -60,6 +60,18 @@ def test_scale_and_exact(tmp_path: Path, weights: Path) -> None:
     assert _size(tmp_path / "e.jpg") == (50, 20)
 
 
+def test_ensemble_runs_the_averaged_passes(tmp_path: Path, weights: Path) -> None:
+    src = _photo(tmp_path / "a.png")
+    assert _run(weights, src, "-o", tmp_path / "one.png", "--scale", 2) == 0
+    args = ("--scale", 2, "--ensemble", 8)
+    assert _run(weights, src, "-o", tmp_path / "eight.png", *args) == 0
+    one, eight = (
+        np.asarray(Image.open(tmp_path / n)) for n in ("one.png", "eight.png")
+    )
+    assert one.shape == eight.shape == (60, 80, 3)
+    assert np.abs(one.astype(int) - eight).max() > 0  # the option reached the core
+
+
 def test_output_folder_for_one_file(tmp_path: Path, weights: Path) -> None:
     src = _photo(tmp_path / "a.png")
     (tmp_path / "out").mkdir()
@@ -159,6 +171,7 @@ def test_version_with_and_without_weights(
         ["--tile", "33"],
         ["--quality", "101"],
         ["--scale", "-1"],
+        ["--ensemble", "3"],
     ],
 )
 def test_usage_errors_exit_2(tmp_path: Path, weights: Path, args: list[str]) -> None:

@@ -135,6 +135,65 @@ def test_closing_the_generator_cancels_after_at_most_one_tile():
     assert model.calls == 1
 
 
+@dataclass
+class RampModel(FakeModel):
+    """Output depends on the column, so each view's mapping back shows."""
+
+    def run_tile(self, tile: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        w = tile.shape[1]
+        ramp = (np.arange(w, dtype=np.float32) + 1) / w
+        return tile.astype(np.float32) / 255.0 * ramp[None, :, None]
+
+
+def test_ensemble_averages_the_flipped_pass_mapped_back():
+    img = photo(32, 48)
+    out = upscale(img, RampModel(), UpscaleOptions(Target.scale(1), ensemble=2))
+    # identity pass: ramp (x+1)/w; flipped pass mapped back: (w-x)/w.
+    w = img.shape[1]
+    mean_ramp = ((np.arange(w) + 1) / w + (w - np.arange(w)) / w) / 2
+    want = img.astype(np.float64) / 255.0 * mean_ramp[None, :, None]
+    np.testing.assert_allclose(out, want * 255.0, atol=0.51)  # rounding only
+
+
+def test_eight_pass_ensemble_makes_the_real_net_rotation_equivariant(tiny_model):
+    img = photo(64, 96)  # multiples of 32: no padding to break the symmetry
+    turned = np.ascontiguousarray(np.rot90(img))
+
+    def run(pixels, passes):
+        opts = UpscaleOptions(Target.scale(1), tile=512, ensemble=passes)
+        return upscale(pixels, tiny_model, opts).astype(int)
+
+    plain_gap = np.abs(run(turned, 1) - np.rot90(run(img, 1))).max()
+    ensemble_gap = np.abs(run(turned, 8) - np.rot90(run(img, 8))).max()
+    assert plain_gap > 3  # the net alone is not symmetric...
+    assert ensemble_gap <= 1  # ...its 8-view mean is (up to rounding)
+
+
+def test_ensemble_reports_every_pass_and_cancels_within_one():
+    opts = UpscaleOptions(Target.scale(4), tile=64, overlap=8, ensemble=4)
+    tiles = next(iter_upscale(photo(), FakeModel(), UpscaleOptions(opts.target, 64, 8)))
+    steps = []
+    gen = iter_upscale(photo(), FakeModel(), opts)
+    with pytest.raises(StopIteration):
+        while True:
+            steps.append(next(gen))
+    assert steps[0] == Progress(0, tiles.total * 4)
+    assert [s.done for s in steps] == list(range(tiles.total * 4 + 1))
+    model = FakeModel()
+    gen = iter_upscale(photo(), model, opts)
+    next(gen)
+    next(gen)
+    gen.close()
+    assert model.calls == 1
+
+
+@pytest.mark.parametrize("passes", [0, 3, 16])
+def test_ensemble_size_is_checked(passes):
+    with pytest.raises(ValueError, match="ensemble"):
+        UpscaleOptions(ensemble=passes)
+
+
 def test_oom_halves_the_tile_and_finishes():
     model = FakeModel(oom_above=64 * 64)
     out = upscale(photo(), model, UpscaleOptions(Target.scale(4), tile=256, overlap=8))

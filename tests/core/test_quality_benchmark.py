@@ -135,3 +135,22 @@ def test_model_row_with_tiny_weights(
         assert math.isfinite(float(row["model_psnr"]))
         assert -1.0 <= float(row["model_ssim"]) <= 1.0
         assert float(row["model_seconds"]) >= 0.0
+
+
+def test_ensemble_changes_the_model_row_and_says_so(
+    hr_dir: Path,
+    tmp_path: Path,
+    tiny_weights: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["--hr", str(hr_dir), "--scale", "2", "--weights", str(tiny_weights)]
+    psnr = {}
+    for passes in ("1", "4"):
+        out = tmp_path / f"e{passes}.csv"
+        run = [*args, "--device", "cpu", "--csv", str(out), "--ensemble", passes]
+        assert quality.main(run) == 0
+        psnr[passes] = _read_csv(out)[-1]["model_psnr"]
+    assert "model ensemble 4" in capsys.readouterr().out
+    assert psnr["1"] != psnr["4"]  # the option reached the model
+    with pytest.raises(SystemExit):
+        quality.main([*args, "--ensemble", "3"])
