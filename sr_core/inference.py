@@ -99,7 +99,7 @@ class Target:
 class UpscaleOptions:
     """How to run: target size, tile size (None = from free memory), overlap,
     and ``ensemble``: model passes per tile over flipped/rotated copies (1 = off;
-    8 measured about +0.08 dB PSNR-Y at x4 for 8x the time)."""
+    8 gave +0.07 dB PSNR-Y at x4 on the 50 valid photos, for 8 passes' time)."""
 
     target: Target = Target()
     tile: int | None = None
