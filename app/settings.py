@@ -41,6 +41,12 @@ class AppSettings:
             return default
         return value
 
+    def _int(self, key: str, default: int) -> int:
+        try:
+            return int(self._store.value(key, default))
+        except (TypeError, ValueError):
+            return default
+
     def _path(self, key: str) -> Path | None:
         value = self._store.value(key, "")
         return Path(str(value)) if value else None
@@ -58,10 +64,7 @@ class AppSettings:
 
     @property
     def ensemble(self) -> int:
-        try:
-            value = int(self._store.value("upscale/ensemble", 1))
-        except (TypeError, ValueError):
-            return 1
+        value = self._int("upscale/ensemble", 1)
         return value if value in ENSEMBLES else 1
 
     @ensemble.setter
@@ -118,11 +121,7 @@ class AppSettings:
 
     @property
     def quality(self) -> int:
-        try:
-            value = int(self._store.value("export/quality", 95))
-        except (TypeError, ValueError):
-            return 95
-        return min(100, max(1, value))
+        return min(100, max(1, self._int("export/quality", 95)))
 
     @quality.setter
     def quality(self, value: int) -> None:
