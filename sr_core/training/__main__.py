@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="weights file (.safetensors)")
     e.add_argument("--name", help="model name stored in the file")
     e.add_argument("--fp32", action="store_true", help="store fp32 instead of fp16")
+    e.add_argument(
+        "--ema",
+        action="store_true",
+        help="export the run's moving average of the weights (recipe ema_decay)",
+    )
 
     f = sub.add_parser("lr-find", help="LR range test: CSV (and PNG if matplotlib)")
     common(f)
@@ -110,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             from sr_core.training.export import export_run
 
-            path = export_run(args.run, args.out, name=args.name, half=not args.fp32)
+            try:
+                path = export_run(
+                    args.run, args.out, name=args.name, half=not args.fp32, ema=args.ema
+                )
+            except ValueError as exc:  # --ema of a run that kept no average
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
             print(f"wrote {path}")
             return 0
         from sr_core.training.loop import RunSettings, Trainer

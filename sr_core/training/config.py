@@ -82,6 +82,8 @@ class Recipe:
     ``loss`` is ``feature`` (VGG16-bn perceptual, needs ImageNet weights),
     ``l1`` or ``l1_fft``; ``pretrained`` starts the encoder from ImageNet
     weights (and only then do ``frozen`` stages freeze anything).
+    ``ema_decay`` > 0 also keeps an exponential moving average of the weights
+    (e.g. 0.999), validated and exported beside the trained weights.
     """
 
     name: str
@@ -90,6 +92,7 @@ class Recipe:
     weight_decay: float = 1e-3
     loss: str = "feature"
     pretrained: bool = True
+    ema_decay: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -280,6 +283,11 @@ def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> Recipe:
         _is_num(recipe.weight_decay) and recipe.weight_decay >= 0,
         source,
         "weight_decay must be a number ≥ 0",
+    )
+    _check(
+        _is_num(recipe.ema_decay) and 0 <= recipe.ema_decay < 1,
+        source,
+        "ema_decay must be a number in [0, 1) (0 turns the average off)",
     )
     return recipe
 

@@ -53,6 +53,7 @@ def export_run(
     name: str | None = None,
     half: bool = True,
     trainer: Trainer | None = None,
+    ema: bool = False,
 ) -> Path:
     """Write fp16 (or fp32) safetensors weights with metadata for ``source``.
 
@@ -62,17 +63,23 @@ def export_run(
         name: model name stored in the file (default: recipe name + steps).
         half: store fp16 tensors (the core computes in fp32/bf16 anyway).
         trainer: export the live model of a running trainer instead of a file.
+        ema: export the run's moving average of the weights (recipe
+            ``ema_decay``) instead of the trained weights.
 
     Returns:
         the path written.
 
     Raises:
         FileNotFoundError: ``source`` has no checkpoint.
+        ValueError: ``ema`` asked of a run that kept no average.
     """
     import dataclasses
 
+    no_ema = f"{source} kept no weight average: train with ema_decay > 0 in the recipe"
     if trainer is not None:
-        model = trainer.model
+        if ema and trainer.ema is None:
+            raise ValueError(no_ema)
+        model = trainer.ema.module if ema else trainer.model
         state = dataclasses.asdict(trainer.state)
         recipe = trainer.recipe.to_dict()
         settings = dataclasses.asdict(trainer.settings)
@@ -90,17 +97,32 @@ def export_run(
         ckpt = load_checkpoint(path)
         arch = UNetConfig.from_dict(json.loads(ckpt["arch"]))
         model = build_unet(arch)
-        model.load_state_dict(ckpt["model"])
+        if ema:
+            if "ema" not in ckpt:
+                raise ValueError(no_ema)
+            prefix = "module."
+            model.load_state_dict(
+                {
+                    k.removeprefix(prefix): v
+                    for k, v in ckpt["ema"].items()
+                    if k.startswith(prefix)
+                }
+            )
+        else:
+            model.load_state_dict(ckpt["model"])
         state = json.loads(ckpt["state"])
         recipe = json.loads(ckpt["recipe"])
         settings = json.loads(ckpt["settings"])
         n_train = None
     created = time.strftime("%Y-%m-%d")
     summary = _summary(state, recipe, settings, n_train)
+    if ema:
+        summary["weights"] = f"moving average, decay {recipe.get('ema_decay')}"
     info = WeightsInfo(
         arch=arch,
         name=name
-        or f"upscaler-{arch.encoder}-{recipe['name']}-{summary['steps']}steps",
+        or f"upscaler-{arch.encoder}-{recipe['name']}-{summary['steps']}steps"
+        + ("-ema" if ema else ""),
         created=created,
         resize_filter=recipe["degradation"]["up_filter"],
         training=summary,

@@ -27,6 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -348,6 +349,7 @@ class Trainer:
         if self.ckpt is not None:
             self.model.load_state_dict(self.ckpt["model"])
             torch.set_rng_state(self.ckpt["torch_rng"])
+        self.ema = self._build_ema()
         self._stop = False  # set by a signal on this rank
         self.stopped = False  # agreed by all ranks: run() returned early
         self._old_handlers: dict[int, Any] = {}
@@ -355,6 +357,31 @@ class Trainer:
             self.device.type,
             enabled=self.device.type == "cuda" and self.amp_dtype == torch.float16,
         )
+
+    def _build_ema(self) -> AveragedModel | None:
+        """The moving average of the weights, if the recipe asks for one.
+
+        It averages BatchNorm statistics too (``use_buffers``), so it can be
+        validated and exported as it is. A resumed run restores it from the
+        checkpoint; a checkpoint written without one restarts it from the
+        current weights.
+        """
+        if not self.recipe.ema_decay or not self.is_main:
+            return None
+        ema = AveragedModel(
+            self.model,
+            multi_avg_fn=get_ema_multi_avg_fn(self.recipe.ema_decay),
+            use_buffers=True,
+        )
+        if self.ckpt is not None:
+            if "ema" in self.ckpt:
+                ema.load_state_dict(self.ckpt["ema"])
+            else:
+                log.warning(
+                    "The checkpoint has no weight average: it restarts from "
+                    "the current weights"
+                )
+        return ema
 
     def _read_init_weights(self, path: str) -> SuperResUNet:
         """The model (fp32) of the weights file a new run starts from.
@@ -514,6 +541,8 @@ class Trainer:
         }
         if self.scaler.is_enabled():
             data["scaler"] = self.scaler.state_dict()
+        if self.ema is not None:
+            data["ema"] = self.ema.state_dict()
         _atomic_torch_save(data, self.out / CHECKPOINT)
 
     # -- main loop ----------------------------------------------------------------
@@ -625,6 +654,8 @@ class Trainer:
                         g["lr"] = lr
                         g["betas"] = (beta1, 0.99)
                     loss, stop = self._sync(self._train_step(model, optimizer, x, y))
+                    if self.ema is not None:
+                        self.ema.update_parameters(self.model)
                     st.epoch_loss_sum += loss
                     st.epoch_loss_count += 1
                     st.batch += 1
@@ -705,9 +736,16 @@ class Trainer:
         self.state.cpu_seconds += time.process_time() - c0
 
     @torch.no_grad()
-    def validate(self, limit: int | None = None) -> dict[str, float]:
-        """Mean loss parts and PSNR-Y (model and plain resize) on fixed crops."""
-        self.model.eval()
+    def validate(
+        self, limit: int | None = None, model: nn.Module | None = None
+    ) -> dict[str, float]:
+        """Mean loss parts and PSNR-Y (model and plain resize) on fixed crops.
+
+        ``model`` defaults to the trained one (the weight average is another).
+        """
+        model = self.model if model is None else model
+        was_training = model.training
+        model.eval()
         dataset = PairDataset(
             self.valid_paths,
             self.settings.valid_crop,
@@ -720,7 +758,7 @@ class Trainer:
         n = 0
         for x, y in loader:
             x, y = x.to(self.device), y.to(self.device)
-            pred = self._forward(self.model, x).float()
+            pred = self._forward(model, x).float()
             loss, parts = self.loss_fn(pred, self.norm.norm(y))
             out = self.norm.denorm(pred)
             b = x.shape[0]
@@ -735,13 +773,15 @@ class Trainer:
             n += b
             if limit is not None and n >= limit:
                 break
-        self.model.train()
+        model.train(was_training)
         return {k: v / max(n, 1) for k, v in sums.items()}
 
     def _end_epoch(self, stage: Stage) -> dict[str, Any]:
         row: dict[str, Any] = {}
         if self.is_main:
             metrics = self.validate()
+            if self.ema is not None:
+                metrics["ema_psnr"] = self.validate(model=self.ema.module)["psnr"]
             st = self.state
             row = {
                 "stage": stage.name,
@@ -770,6 +810,13 @@ class Trainer:
         from sr_core.training.export import export_run
 
         export_run(self.out, self.out / f"stage-{stage.name}.safetensors", trainer=self)
+        if self.ema is not None:
+            export_run(
+                self.out,
+                self.out / f"stage-{stage.name}-ema.safetensors",
+                trainer=self,
+                ema=True,
+            )
 
 
 def write_history(rows: list[dict[str, Any]], path: Path) -> None:

@@ -107,6 +107,7 @@ def test_recipe_typo_names_the_key(
         (("epochs = 2", 'epochs = "2"'), "epochs"),
         (("lr = 1e-3", 'lr = "slice(1e-3, )"'), "slice"),
         (('loss = "l1"', 'loss = "l2"'), "loss"),
+        (('loss = "l1"', 'loss = "l1"\nema_decay = 1.0'), "ema_decay"),
     ],
 )
 def test_recipe_errors(
