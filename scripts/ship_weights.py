@@ -136,6 +136,12 @@ def model_card(info, manifest: dict) -> str:  # noqa: ANN001
         picks = degr.get("integer_scales")
         which = f" {', '.join(f'×{f}' for f in picks)}" if picks else ""
         scales += f" (whole-number factors{which} with p {whole})"
+    averaged = (
+        f"\n- Weights: the last run's {t['weights']} (recipe `ema_decay`), not"
+        " its final step's weights."
+        if t.get("weights")
+        else ""
+    )
     return f"""# Model card: {info.name}
 
 Created {info.created}. File: `{manifest["default"]}` (fp16 safetensors; sha256 in
@@ -172,7 +178,7 @@ so one model serves every output size.
 
 - Done in all: {t.get("steps")} steps, {t.get("samples_seen")}
   samples, {t.get("hours")} wall hours ({t.get("cpu_hours")} CPU hours) on a 2-core
-  CPU.
+  CPU.{averaged}
 
 ## Quality on `shared/data/valid` (50 photos)
 PSNR-Y (dB) / SSIM-Y, border = scale, LR by antialiased Pillow bicubic downscale

@@ -76,6 +76,12 @@ def test_card_lists_each_run_and_keeps_quality_on_the_shipped_file():
     assert "| x4 | 26.00 / 0.7000 | 26.20 / 0.7100 | 27.50 / 0.7500 |" in card
     assert "| d1 | a | yes | 100 | 1.00 |" in card
     assert "| d2 | b | no | 150 | 2.00 |" in card
+    assert "moving average" not in card
+
+    averaged = {**second, "weights": "moving average, decay 0.999"}
+    info = WeightsInfo(arch=UNetConfig(encoder="resnet18"), name="b", training=averaged)
+    card = ship_weights.model_card(info, manifest)
+    assert "- Weights: the last run's moving average, decay 0.999" in card
 
 
 def _per_setting(x2: float, x4: float, jpeg: float) -> dict:
