@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torch.optim.swa_utils import AveragedModel
+
 from sr_core.arch import UNetConfig, build_unet
 from sr_core.training.loop import CHECKPOINT, load_checkpoint
 from sr_core.weights import WeightsInfo, save_weights
@@ -100,14 +102,9 @@ def export_run(
         if ema:
             if "ema" not in ckpt:
                 raise ValueError(no_ema)
-            prefix = "module."
-            model.load_state_dict(
-                {
-                    k.removeprefix(prefix): v
-                    for k, v in ckpt["ema"].items()
-                    if k.startswith(prefix)
-                }
-            )
+            average = AveragedModel(model, use_buffers=True)
+            average.load_state_dict(ckpt["ema"])
+            model = average.module
         else:
             model.load_state_dict(ckpt["model"])
         state = json.loads(ckpt["state"])
