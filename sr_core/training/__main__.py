@@ -10,7 +10,7 @@ import sys
 
 from sr_core.arch.encoder import ENCODERS, PretrainedWeightsUnavailableError
 from sr_core.errors import WeightsError
-from sr_core.training.config import RecipeError, load_recipe
+from sr_core.training.config import LOSSES, RecipeError, load_recipe
 from sr_core.training.data import DataError
 
 
@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--encoder", default="resnet34", choices=sorted(ENCODERS))
         sp.add_argument(
             "--loss",
-            choices=["feature", "l1", "l1_fft"],
+            choices=LOSSES,
             help="override the recipe's loss",
         )
         sp.add_argument(

@@ -1,8 +1,10 @@
 """Training losses.  All work on ImageNet-normalised tensors (N, 3, H, W).
 
 ``feature`` is the lesson's perceptual loss: L1 pixel + weighted L1 on VGG16-bn
-activations + Gram-matrix terms.  ``l1`` and ``l1_fft`` need no pretrained
-network, which matters where ImageNet weights cannot be downloaded.
+activations + Gram-matrix terms.  ``l1``, ``l1_fft`` and ``mse`` need no
+pretrained network, which matters where ImageNet weights cannot be downloaded.
+``mse`` optimises what PSNR measures; it is meant for fine-tuning an L1-trained
+model, as SR papers do in their last stage.
 """
 
 from __future__ import annotations
@@ -21,15 +23,17 @@ LossOutput = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
 class PixelLoss(nn.Module):
-    """L1 on pixels, optionally plus L1 between FFT amplitudes (sharper edges)."""
+    """L1 (or squared error) on pixels, optionally plus L1 between FFT amplitudes
+    (sharper edges)."""
 
-    def __init__(self, fft_weight: float = 0.0) -> None:
+    def __init__(self, fft_weight: float = 0.0, squared: bool = False) -> None:
         super().__init__()
         self.fft_weight = fft_weight
+        self.distance = F.mse_loss if squared else F.l1_loss
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> LossOutput:
         pred, target = pred.float(), target.float()
-        pixel = F.l1_loss(pred, target)
+        pixel = self.distance(pred, target)
         parts = {"pixel": pixel}
         total = pixel
         if self.fft_weight:
@@ -102,6 +106,8 @@ def build_loss(name: str) -> nn.Module:
         return PixelLoss()
     if name == "l1_fft":
         return PixelLoss(fft_weight=0.05)
+    if name == "mse":
+        return PixelLoss(squared=True)
     if name != "feature":
         raise ValueError(f"Unknown loss {name!r}")
     try:
@@ -112,7 +118,7 @@ def build_loss(name: str) -> nn.Module:
         raise PretrainedWeightsUnavailableError(
             f"The feature loss needs ImageNet VGG16-bn weights: {exc} A random VGG "
             "would make the loss meaningless, so training stops here. To train "
-            "without ImageNet weights use --loss l1 (pixel loss) or --loss l1_fft, "
+            "without ImageNet weights use --loss l1 (pixel loss), l1_fft or mse, "
             "and --no-pretrained for the encoder."
         ) from exc
     return FeatureLoss(vgg.features)
