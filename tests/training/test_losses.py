@@ -7,7 +7,6 @@ import torch
 
 from sr_core.training.config import load_recipe
 from sr_core.training.losses import build_loss
-
 from tests.training.conftest import TINY_RECIPE
 
 PRED = torch.tensor([0.0, 1.0, 3.0, -2.0]).reshape(1, 1, 2, 2).repeat(1, 3, 1, 1)
