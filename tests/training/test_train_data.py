@@ -78,7 +78,7 @@ def test_validation_pairs_ignore_the_epoch(train_dir: Path) -> None:
 
 
 def test_shipped_recipes_degrade_to_size(train_dir: Path) -> None:
-    for name in ("cpu", "cpu-refine", "fastai"):
+    for name in ("cpu", "cpu-refine", "cpu-refine-mse", "fastai"):
         d = load_recipe(name).degradation
         ds = PairDataset(scan_images(train_dir).paths, 32, d, train=True)
         assert ds[0][0].shape == (3, 32, 32)

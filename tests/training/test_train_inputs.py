@@ -130,10 +130,12 @@ def test_shipped_recipes_load() -> None:
     assert [s.crop for s in cpu.stages] == [96, 160, 128, 128]
     refine = load_recipe("cpu-refine")
     assert (refine.loss, refine.pretrained, len(refine.stages)) == ("l1", False, 1)
+    mse = load_recipe("cpu-refine-mse")
+    assert (mse.loss, mse.ema_decay, mse.stages[0].crop) == ("mse", 0.999, 256)
     fastai = load_recipe("fastai")
     assert [s.frozen for s in fastai.stages] == [True, False, True, False]
     # The checkpoint stores the recipe as JSON; it must read back the same.
-    for r in (cpu, refine):
+    for r in (cpu, refine, mse):
         assert recipe_from_dict(json.loads(json.dumps(r.to_dict())), r.name) == r
 
 
