@@ -4,7 +4,7 @@
 activations + Gram-matrix terms.  ``l1``, ``l1_fft`` and ``mse`` need no
 pretrained network, which matters where ImageNet weights cannot be downloaded.
 ``mse`` optimises what PSNR measures; it is meant for fine-tuning an L1-trained
-model, as SR papers do in their last stage.
+model, as some SR papers do in their last stage.
 """
 
 from __future__ import annotations
