@@ -1,4 +1,5 @@
-"""``python -m sr_core.training {train,export,lr-find}`` (also ``upscaler-train``)."""
+"""``python -m sr_core.training {train,export,average,lr-find}``
+(also ``upscaler-train``)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,20 @@ def _parser() -> argparse.ArgumentParser:
         help="export the run's moving average of the weights (recipe ema_decay)",
     )
 
+    a = sub.add_parser(
+        "average", help="write the weighted average of weights files (a model soup)"
+    )
+    a.add_argument("files", nargs="+", help="two or more weights files")
+    a.add_argument("--out", required=True, help="weights file (.safetensors)")
+    a.add_argument(
+        "--shares",
+        type=float,
+        nargs="+",
+        help="one weight per file, normalised to sum to 1 (default: equal)",
+    )
+    a.add_argument("--name", help="model name stored in the file")
+    a.add_argument("--fp32", action="store_true", help="store fp32 instead of fp16")
+
     f = sub.add_parser("lr-find", help="LR range test: CSV (and PNG if matplotlib)")
     common(f)
     f.add_argument("--stage", type=int, default=0, help="recipe stage to test")
@@ -120,6 +135,22 @@ def main(argv: list[str] | None = None) -> int:
                     args.run, args.out, name=args.name, half=not args.fp32, ema=args.ema
                 )
             except ValueError as exc:  # --ema of a run that kept no average
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"wrote {path}")
+            return 0
+        if args.command == "average":
+            from sr_core.training.export import average_weights
+
+            try:
+                path = average_weights(
+                    args.files,
+                    args.out,
+                    shares=args.shares,
+                    name=args.name,
+                    half=not args.fp32,
+                )
+            except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
             print(f"wrote {path}")

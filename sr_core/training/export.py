@@ -1,17 +1,26 @@
-"""Turn a training checkpoint into the inference weights file the core loads."""
+"""Turn a training checkpoint (or several weights files) into the weights file
+the core loads."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch.optim.swa_utils import AveragedModel
 
 from sr_core.arch import UNetConfig, build_unet
+from sr_core.errors import WeightsMismatchError
 from sr_core.training.loop import CHECKPOINT, load_checkpoint
-from sr_core.weights import WeightsInfo, save_weights
+from sr_core.weights import (
+    WeightsInfo,
+    build_model_from_weights,
+    read_weights,
+    save_weights,
+)
 
 if TYPE_CHECKING:
     from sr_core.training.loop import Trainer
@@ -75,8 +84,6 @@ def export_run(
         FileNotFoundError: ``source`` has no checkpoint.
         ValueError: ``ema`` asked of a run that kept no average.
     """
-    import dataclasses
-
     no_ema = f"{source} kept no weight average: train with ema_decay > 0 in the recipe"
     if trainer is not None:
         if ema and trainer.ema is None:
@@ -125,3 +132,73 @@ def export_run(
         training=summary,
     )
     return save_weights(out, model, info, half=half)
+
+
+def average_weights(
+    sources: list[str | Path],
+    out: str | Path,
+    shares: list[float] | None = None,
+    name: str | None = None,
+    half: bool = True,
+) -> Path:
+    """Write the weighted average of weights files of one architecture.
+
+    Interpolating a fine-tuned model with the model it started from (a "model
+    soup") can keep some of the gains of both.  The new file keeps the first
+    file's training record and lists what was averaged.
+
+    Args:
+        sources: two or more weights files with the same architecture.
+        out: weights file to write (atomically).
+        shares: one non-negative weight per file, normalised to sum to 1
+            (default: equal).
+        name: model name stored in the file (default: the first file's + "-avg").
+        half: store fp16 tensors.
+
+    Raises:
+        ValueError: fewer than two files, or bad shares.
+        WeightsMismatchError: the files hold different architectures.
+    """
+    if len(sources) < 2:
+        raise ValueError("give at least two weights files to average")
+    shares = [1.0] * len(sources) if shares is None else [float(s) for s in shares]
+    if len(shares) != len(sources):
+        raise ValueError(f"{len(shares)} shares given for {len(sources)} files")
+    if any(s < 0 for s in shares) or sum(shares) <= 0:
+        raise ValueError("shares must be non-negative and not all zero")
+    shares = [s / sum(shares) for s in shares]
+
+    files = [read_weights(source) for source in sources]
+    first_info = files[0][1]
+    models = []
+    for source, (state, info) in zip(sources, files, strict=True):
+        if info.arch != first_info.arch:
+            raise WeightsMismatchError(
+                f"{source} holds a different architecture from {sources[0]} "
+                f"({info.arch.to_dict()} vs {first_info.arch.to_dict()}): only "
+                "files of one architecture can be averaged."
+            )
+        models.append(build_model_from_weights(state, info, str(source)))
+    averaged = models[0].state_dict()
+    with torch.no_grad():
+        for key, tensor in averaged.items():
+            if tensor.is_floating_point():  # counters keep the first file's value
+                averaged[key] = sum(
+                    share * model.state_dict()[key]
+                    for share, model in zip(shares, models, strict=True)
+                )
+    models[0].load_state_dict(averaged)
+    training = {
+        **first_info.training,
+        "averaged_from": [
+            {"file": Path(source).name, "name": info.name, "share": round(share, 6)}
+            for source, share, (_, info) in zip(sources, shares, files, strict=True)
+        ],
+    }
+    info = dataclasses.replace(
+        first_info,
+        name=name or f"{first_info.name}-avg",
+        created=time.strftime("%Y-%m-%d"),
+        training=training,
+    )
+    return save_weights(out, models[0], info, half=half)
