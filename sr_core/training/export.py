@@ -179,13 +179,14 @@ def average_weights(
                 "files of one architecture can be averaged."
             )
         models.append(build_model_from_weights(state, info, str(source)))
-    averaged = models[0].state_dict()
+    states = [model.state_dict() for model in models]
+    averaged = dict(states[0])
     with torch.no_grad():
         for key, tensor in averaged.items():
             if tensor.is_floating_point():  # counters keep the first file's value
                 averaged[key] = sum(
-                    share * model.state_dict()[key]
-                    for share, model in zip(shares, models, strict=True)
+                    share * state[key]
+                    for share, state in zip(shares, states, strict=True)
                 )
     models[0].load_state_dict(averaged)
     training = {
