@@ -328,6 +328,7 @@ class Trainer:
             self.arch = UNetConfig.from_dict(json.loads(self.ckpt["arch"]))
             self.state = RunState.from_json(self.ckpt["state"])
             self._check_resume(self.ckpt)
+            self._reopen_lengthened_stage()
         elif resume and self.is_main:
             log.info("No checkpoint in %s: starting a new run", self.out)
         init_model = None
@@ -449,6 +450,34 @@ class Trainer:
             self.settings = dataclasses.replace(
                 self.settings, encoder=self.arch.encoder
             )
+
+    def _reopen_lengthened_stage(self) -> None:
+        """Continue a finished stage whose recipe now asks for more epochs.
+
+        The checkpoint written as a stage ends already points at the next
+        stage; if that one has not started and the recipe lengthens the one
+        before, go back to it. Its optimiser comes back and the one-cycle
+        schedule picks up at the same step of the longer cycle (so the LR
+        rises again from near zero to that point of the new anneal).
+        """
+        st = self.state
+        if st.stage == 0 or st.epoch or st.batch or st.stage > len(self.recipe.stages):
+            return
+        stage = self.recipe.stages[st.stage - 1]
+        rows = [r for r in st.history if r.get("stage") == stage.name]
+        done = int(rows[-1]["epoch"]) if rows else stage.epochs
+        if done >= stage.epochs:
+            return
+        if self.is_main:
+            log.warning(
+                "Stage %s finished after %d epochs and the recipe now asks for %d: "
+                "continuing it",
+                stage.name,
+                done,
+                stage.epochs,
+            )
+        st.stage -= 1
+        st.epoch = done
 
     # -- data -------------------------------------------------------------------
     def _prepare_data(self) -> None:

@@ -132,6 +132,69 @@ def test_resume_matches_straight_run(
             assert g[k] == (pytest.approx(v, rel=1e-5) if isinstance(v, float) else v)
 
 
+def test_resume_lengthens_a_finished_stage(
+    tmp_path: Path,
+    straight: tuple[Trainer, float],
+    recipe: Recipe,
+    make_settings: Any,
+) -> None:
+    # The finished run's checkpoint points past its last stage; a recipe that
+    # asks one more epoch of that stage goes back to it and trains only that.
+    run = tmp_path / "run"
+    shutil.copytree(straight[0].out, run)
+    last = recipe.stages[-1]
+    longer = dataclasses.replace(
+        recipe,
+        stages=[*recipe.stages[:-1], dataclasses.replace(last, epochs=last.epochs + 1)],
+    )
+    trainer = Trainer(longer, make_settings(run), resume=True)
+    assert (trainer.state.stage, trainer.state.epoch) == (len(recipe.stages) - 1, 1)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run()
+    assert not trainer.stopped
+    assert trainer.state.stage == len(recipe.stages)
+    assert trainer.state.steps == TOTAL_STEPS + 2  # one more epoch of 2 steps
+    rows = trainer.state.history
+    assert [(r["stage"], r["epoch"]) for r in rows[-2:]] == [
+        (last.name, 1),
+        (last.name, 2),
+    ]
+    assert len((run / HISTORY).read_text().splitlines()) == 1 + len(rows)
+    after = trainer.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+    # The same recipe again finds nothing left to do.
+    again = Trainer(longer, make_settings(run), resume=True)
+    assert again.state.stage == len(recipe.stages)
+    again.run()
+    assert again.state.steps == TOTAL_STEPS + 2
+
+
+def test_resume_lengthens_an_earlier_stage_before_the_next_starts(
+    tmp_path: Path, recipe: Recipe, make_settings: Any
+) -> None:
+    first_only = dataclasses.replace(recipe, stages=recipe.stages[:1])
+    Trainer(first_only, make_settings(tmp_path)).run()
+    first = recipe.stages[0]
+    longer = dataclasses.replace(
+        recipe,
+        stages=[
+            dataclasses.replace(first, epochs=first.epochs + 1),
+            *recipe.stages[1:],
+        ],
+    )
+    trainer = Trainer(longer, make_settings(tmp_path), resume=True)
+    assert (trainer.state.stage, trainer.state.epoch) == (0, first.epochs)
+    trainer.run()
+    assert trainer.state.steps == TOTAL_STEPS + 2
+    assert [(r["stage"], r["epoch"]) for r in trainer.state.history] == [
+        (first.name, 1),
+        (first.name, 2),
+        (first.name, 3),
+        (recipe.stages[1].name, 1),
+    ]
+
+
 def test_existing_checkpoint_needs_resume(
     straight: tuple[Trainer, float], recipe: Recipe, make_settings: Any
 ) -> None:
