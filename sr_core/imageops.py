@@ -57,6 +57,25 @@ SAVE_FORMATS = {
 }
 
 _ORIENTATION = 0x0112
+# Descriptive IFD0 tags worth carrying to the output. A TIFF's EXIF is its whole
+# header (size, strips, samples, XMP, ICC…): copied into a TIFF it overrides the
+# upscaled layout, and into a JPEG it can overflow the 64 KB EXIF segment.
+_CARRIED_EXIF_TAGS = frozenset(
+    {
+        0x010E,  # ImageDescription
+        0x010F,  # Make
+        0x0110,  # Model
+        _ORIENTATION,
+        0x0131,  # Software
+        0x0132,  # DateTime
+        0x013B,  # Artist
+        0x8298,  # Copyright
+        0x8769,  # Exif sub-IFD (exposure, lens, dates)
+        0x8825,  # GPS sub-IFD
+        *range(0x9C9B, 0x9CA0),  # Windows title, comment, author, keywords, subject
+    }
+)
+_JPEG_EXIF_LIMIT = 65533  # Pillow refuses longer EXIF in a JPEG (one APP1 segment)
 # Decoders report bad data through any of these (truncation: OSError; broken
 # headers: SyntaxError/struct.error; oversized PNG text chunks: ValueError).
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error)
@@ -240,6 +259,8 @@ def _apply_orientation(
         upright = ImageOps.exif_transpose(img)
         if _ORIENTATION in exif:
             exif[_ORIENTATION] = 1
+        for tag in [t for t in exif if t not in _CARRIED_EXIF_TAGS]:
+            del exif[tag]
         exif_bytes = exif.tobytes() if len(exif) else None
     except _DECODE_ERRORS as exc:
         log.warning("Unreadable EXIF (%s); orientation and EXIF ignored", exc)
@@ -364,6 +385,23 @@ def _write_error_message(p: Path, exc: OSError) -> str:
     return f"Could not write {p}: {exc.strerror or exc}."
 
 
+def _exif_for(exif: bytes | None, fmt: str) -> bytes | None:
+    """The carried EXIF as ``fmt`` can store it, or None."""
+    if not exif:
+        return None
+    if fmt == "TIFF":
+        # libtiff cannot write the Exif/GPS sub-IFD pointers: keep IFD0 only.
+        ifd0 = Image.Exif()
+        ifd0.load(exif)
+        for tag in (0x8769, 0x8825):
+            ifd0.pop(tag, None)
+        return ifd0.tobytes() if len(ifd0) else None
+    if fmt == "JPEG" and len(exif) > _JPEG_EXIF_LIMIT:
+        log.warning("EXIF is too large for JPEG (%d bytes); not copied.", len(exif))
+        return None
+    return exif
+
+
 def _prepare(
     image: ImageData, fmt: str, quality: int
 ) -> tuple[Image.Image, dict[str, object]]:
@@ -380,8 +418,9 @@ def _prepare(
     icc = pixelmodes.fitting_icc(image.icc_profile, pil.mode == "L", [])
     if icc:
         kwargs["icc_profile"] = icc
-    if image.exif:
-        kwargs["exif"] = image.exif
+    exif = _exif_for(image.exif, fmt)
+    if exif:
+        kwargs["exif"] = exif
     if image.dpi and fmt != "WEBP":
         kwargs["dpi"] = image.dpi
     if fmt == "JPEG":

@@ -7,6 +7,7 @@ human-readable line to ``notes`` per conversion it makes.
 Input mode                    Result             Note
 ============================  =================  ==============================
 L, RGB, RGBA                  unchanged          -
+L, RGB with a tRNS colour     RGBA               "transparent colour ... RGBA"
 1 (bilevel)                   L                  "1-bit ... greyscale"
 I;16 (16-bit grey)            L, value >> 8      "reduced to 8 bits"
 I (32-bit grey)               L: 0–255 kept,     "converted/reduced/stretched"
@@ -55,6 +56,10 @@ def to_working_mode(
 ) -> tuple[Image.Image, bytes | None]:
     """Convert ``img`` to L, RGB or RGBA; returns the image and the ICC to keep."""
     mode = img.mode
+    if mode in ("L", "RGB") and "transparency" in img.info:
+        # One colour marked transparent (PNG tRNS, as optimisers write it).
+        notes.append(f"{mode} image with a transparent colour converted to RGBA.")
+        return img.convert("RGBA"), icc
     if mode in ("L", "RGB", "RGBA"):
         return img, icc
     if mode == "1":

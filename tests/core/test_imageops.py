@@ -140,6 +140,21 @@ def test_palette_with_transparency_becomes_rgba(tmp_path: Path) -> None:
     assert any("Palette" in n and "RGBA" in n for n in img.notes)
 
 
+@pytest.mark.parametrize(
+    ("mode", "key", "other"), [("RGB", (0, 0, 0), (9, 9, 9)), ("L", 0, 9)]
+)
+def test_transparent_colour_becomes_alpha(tmp_path: Path, mode, key, other) -> None:
+    """A PNG tRNS colour (optipng writes these for on/off alpha) stays clear."""
+    img = Image.new(mode, (W, H), other)
+    img.putpixel((0, 0), key)
+    img.save(tmp_path / "k.png", transparency=key)
+    read = read_image(tmp_path / "k.png")
+    assert read.pixels.shape == (H, W, 4)
+    assert read.pixels[0, 0, 3] == 0 and read.pixels[5, 5, 3] == 255
+    assert tuple(read.pixels[5, 5, :3]) == (9, 9, 9)
+    assert any("transparent colour" in n for n in read.notes)
+
+
 def test_palette_without_transparency_becomes_rgb(tmp_path: Path) -> None:
     pal = Image.new("P", (W, H), 2)
     pal.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0])
@@ -483,3 +498,44 @@ def test_damaged_exif_is_dropped_not_fatal(
     img = read_image(tmp_path / "a.png")
     assert img.exif is None and any("EXIF" in n for n in img.notes)
     np.testing.assert_array_equal(img.pixels, _gradient_rgb())
+
+
+def test_tiff_header_is_not_carried_as_exif(tmp_path: Path) -> None:
+    """A TIFF's EXIF is its header: carried over it would undo the upscale."""
+    small = _gradient_rgb()
+    tags = {0x010F: "TestCam", 700: b"<x:xmpmeta/>" * 6000}  # Make, 72 KB XMP
+    Image.fromarray(small).save(tmp_path / "in.tif", tiffinfo=tags)
+    img = read_image(tmp_path / "in.tif")
+    big = np.repeat(np.repeat(img.pixels, 2, axis=0), 2, axis=1)
+    for ext in (".tif", ".jpg", ".png"):
+        out = save_image(img.with_pixels(big), tmp_path / f"out{ext}")
+        with Image.open(out) as back:
+            assert back.size == (big.shape[1], big.shape[0])
+            assert back.getexif()[0x010F] == "TestCam"
+            assert 700 not in back.getexif()
+            if ext != ".jpg":
+                np.testing.assert_array_equal(np.asarray(back), big)
+
+
+def test_exif_sub_ifd_carried_and_tiff_still_saves(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    exif.get_ifd(0x8769)[0x9003] = "2020:01:02 03:04:05"  # DateTimeOriginal
+    Image.fromarray(_gradient_rgb()).save(tmp_path / "in.jpg", exif=exif)
+    img = read_image(tmp_path / "in.jpg")
+    for ext, dated in ((".jpg", True), (".png", True), (".tif", False)):
+        out = save_image(img, tmp_path / f"out{ext}")
+        with Image.open(out) as back:
+            assert back.getexif()[0x010F] == "TestCam"
+            taken = back.getexif().get_ifd(0x8769).get(0x9003)
+            assert taken == ("2020:01:02 03:04:05" if dated else None)
+
+
+def test_exif_too_big_for_jpeg_is_dropped_not_fatal(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x010E] = "d" * 70_000  # ImageDescription beyond one JPEG segment
+    Image.fromarray(_gradient_rgb()).save(tmp_path / "in.png", exif=exif.tobytes())
+    out = save_image(read_image(tmp_path / "in.png"), tmp_path / "out.jpg")
+    with Image.open(out) as back:
+        assert back.size == (_gradient_rgb().shape[1], _gradient_rgb().shape[0])
+        assert 0x010E not in back.getexif()
