@@ -253,6 +253,11 @@ def iter_upscale(
     """
     options = options or UpscaleOptions()
     rgb, alpha, grey = _split_channels(pixels)
+    translucent = alpha is not None and int(alpha.min()) < 255
+    if translucent:
+        # Premultiplied, as Pillow resizes RGBA: the colour under clear pixels
+        # must not bleed into soft edges as a dark or coloured fringe.
+        rgb = ((rgb.astype(np.uint16) * alpha[..., None] + 127) // 255).astype(np.uint8)
     in_h, in_w = rgb.shape[:2]
     out_w, out_h = output_size((in_w, in_h), options.target, model)
     resized = _resize(rgb, (out_w, out_h), model.info.resize_filter)
@@ -289,11 +294,17 @@ def iter_upscale(
             log.warning(
                 "Out of memory on %s; retrying with %dpx tiles", model.device, tile
             )
-    out = np.clip(stitcher.result() * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    result = stitcher.result()
+    big_alpha = None if alpha is None else _resize(alpha, (out_w, out_h), "bicubic")
+    if translucent:
+        coverage = big_alpha.astype(np.float32)[..., None] / 255.0
+        result = np.divide(
+            result, coverage, out=np.zeros_like(result), where=coverage > 0
+        )
+    out = np.clip(result * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if grey:
         return np.asarray(Image.fromarray(out).convert("L"))
-    if alpha is not None:
-        big_alpha = _resize(alpha, (out_w, out_h), "bicubic")
+    if big_alpha is not None:
         return np.dstack([out, big_alpha])
     return out
 

@@ -81,6 +81,34 @@ def test_huge_output_is_refused_with_advice():
         output_size((4000, 3000), Target.scale(8))
 
 
+@dataclass
+class IdentityModel:
+    """Returns its (resized) input: what the resize and alpha steps do shows."""
+
+    device: str = "cpu"
+    precision: str = "fp32"
+    info: WeightsInfo = WeightsInfo(resize_filter="bicubic")
+
+    def run_tile(self, tile: np.ndarray) -> np.ndarray:
+        return tile.astype(np.float32) / 255.0
+
+
+def test_clear_pixels_colour_does_not_fringe_edges():
+    """A white disc with soft edges on clear black: upscaled edges stay white."""
+    y, x = np.mgrid[0:40, 0:40].astype(np.float32)
+    alpha = np.clip((14.0 - np.hypot(x - 20, y - 20)) * 128, 0, 255).astype(np.uint8)
+    white = np.full((40, 40, 3), 255, np.uint8)
+    white[alpha == 0] = 0  # what most editors store under transparent pixels
+    rgba = np.dstack([white, alpha])
+    out = upscale(rgba, IdentityModel(), UpscaleOptions(Target.scale(3)))
+    visible = out[..., 3] >= 16
+    assert visible.sum() > 1000
+    assert out[..., :3][visible].min() >= 250
+    rgba[..., 3] = 255  # fully opaque: colours pass through untouched
+    out = upscale(rgba, IdentityModel(), UpscaleOptions(Target.scale(1)))
+    np.testing.assert_array_equal(out, rgba)
+
+
 @pytest.mark.parametrize(
     "bad",
     [
