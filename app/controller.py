@@ -441,18 +441,27 @@ class Controller(QObject):
             return None
         return output_name(doc.stem, doc.result_size, export_format)
 
-    def export_conflict(self, path: Path) -> str | None:
-        """ "source" if ``path`` is the input file, "exists" if taken, else None."""
-        doc = self.document
+    def export_conflict(self, path: Path, doc: Document | None = None) -> str | None:
+        """ "source" if ``path`` is the input file, "exists" if taken, else None.
+
+        ``doc`` defaults to the current document.
+        """
+        doc = doc or self.document
         if doc is not None and doc.source is not None and _same_file(path, doc.source):
             return "source"
         return "exists" if path.exists() else None
 
     def export(
-        self, path: Path, quality: int = 95, overwrite: bool = False
+        self,
+        path: Path,
+        quality: int = 95,
+        overwrite: bool = False,
+        doc: Document | None = None,
     ) -> Path | None:
-        """Save the current result (atomic, via the core); None after an error."""
-        doc = self.document
+        """Save ``doc``'s result (default: the current one) atomically; None after
+        an error. Pass the document the user chose: a queued job finishing while a
+        save dialog is open replaces the current one."""
+        doc = doc or self.document
         if doc is None or doc.result is None:
             return None
         try:

@@ -97,13 +97,15 @@ def export_result(
     name = controller.default_export_name(fmt)
     if name is None:
         return None
-    source = controller.document.source
+    # The dialogs below run the event loop: a queued job may finish meanwhile.
+    doc = controller.document
+    source = doc.source
     start = settings.save_dir or (source.parent if source else Path.home())
     answer = ask_save_path(parent, start / name, fmt)
     if answer is None:
         return None
     path, fmt = answer
-    conflict = controller.export_conflict(path)
+    conflict = controller.export_conflict(path, doc)
     if conflict == "source":
         show_error(
             parent,
@@ -113,7 +115,7 @@ def export_result(
         return None
     if conflict == "exists" and not ask_overwrite(parent, path):
         return None
-    saved = controller.export(path, quality, overwrite=conflict == "exists")
+    saved = controller.export(path, quality, overwrite=conflict == "exists", doc=doc)
     if saved is not None:
         settings.save_dir = path.parent
         settings.export_format = fmt

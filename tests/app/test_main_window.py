@@ -254,6 +254,33 @@ def test_export_never_overwrites_the_input(
     assert messages[-1][1] == "Choose another name"
 
 
+def test_export_saves_the_result_shown_when_download_was_clicked(
+    qtbot, window, fake_core, monkeypatch, tmp_path
+):
+    """The next queued job finishing while the save dialog is open must not
+    swap which picture gets saved."""
+    fake_core.tiles, fake_core.delay = 8, 0.05
+    a, b = make_image(tmp_path / "a.png"), make_image(tmp_path / "b.png", (32, 32))
+    window.options.set_size_key("x2")
+    drop(window.drop_area, [a])
+    window.options.submit_button.click()
+    drop(window.drop_area, [b])  # queued behind a
+    jobs = window.controller.jobs
+    qtbot.waitUntil(lambda: jobs[0].status == "done", timeout=TIMEOUT)
+    assert jobs[1].status == "running"
+    target = tmp_path / "a_result.png"
+
+    def save_name(*_args):
+        # A modal dialog runs the event loop: b finishes behind it.
+        qtbot.waitUntil(lambda: jobs[1].status == "done", timeout=TIMEOUT)
+        assert window.controller.document.name == "b.png"
+        return str(target), "PNG image (*.png)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_name)
+    window.view_bar.download_button.click()
+    assert QImage(str(target)).size().width() == 96  # a's 96×64, not b's 64×64
+
+
 def test_copy_puts_the_result_on_the_clipboard(qtbot, window, image_file):
     drop(window.drop_area, [image_file])
     assert not window.copy_action.isEnabled()  # nothing predicted yet
