@@ -79,10 +79,9 @@ def build_window(
     """Window + controller; the model loads in the background."""
     controller = Controller(core=core)
     window = MainWindow(controller, settings, VERSION)
+    # Command-line choices hold for this run only; the menus' choices are saved.
     weights = args.weights or settings.weights_path
-    if args.device:
-        settings.device = args.device
-    controller.load_model(weights, settings.device)
+    controller.load_model(weights, args.device or settings.device)
     if args.images:
         window.open_paths(args.images)
     return window

@@ -56,6 +56,9 @@ class Controller(QObject):
         self.pool.setMaxThreadCount(1)
         self.model = None
         self.model_state = "loading"
+        # What the loaded model came from (None = the shipped weights).
+        self.weights_path: Path | None = None
+        self.device = "auto"
         self.document: Document | None = None
         self.jobs: list[Job] = []
         self.tile: int | None = None  # None: the core picks from free memory
@@ -96,7 +99,9 @@ class Controller(QObject):
 
         worker = FunctionWorker(load)
         self._loader = worker
-        worker.signals.finished.connect(lambda m: self._on_loader_finished(worker, m))
+        worker.signals.finished.connect(
+            lambda m: self._on_loader_finished(worker, m, path, device)
+        )
         worker.signals.failed.connect(lambda e: self._on_loader_failed(worker, e))
         self._start(worker)
 
@@ -105,12 +110,15 @@ class Controller(QObject):
         signal delivery: deleting the emitting QObject there crashes PyQt."""
         QTimer.singleShot(0, lambda: self._workers.discard(worker))
 
-    def _on_loader_finished(self, worker: FunctionWorker, model) -> None:
+    def _on_loader_finished(
+        self, worker: FunctionWorker, model, path: Path | None, device: str
+    ) -> None:
         self._retire(worker)
         if worker is not self._loader:
             return  # superseded by a newer load
         self._loading = False
         self.model = model
+        self.weights_path, self.device = path, device
         self.model_state = "ready"
         self.model_state_changed.emit("ready", model.description())
         self._dispatch()
@@ -120,11 +128,20 @@ class Controller(QObject):
         if worker is not self._loader:
             return
         self._loading = False
-        self.model = None
-        missing = type(exc).__name__ == "WeightsNotFoundError"
-        self.model_state = "missing" if missing else "error"
         if not self._is_core_error(exc) and not isinstance(exc, ValueError):
             self._report_bug(exc)
+        if self.model is not None:
+            # A failed switch keeps the model that works; waiting jobs run on it.
+            self.error.emit(
+                "Cannot load the model",
+                f"{exc}\n\nStill using {self.model.description()}.",
+            )
+            self.model_state = "ready"
+            self.model_state_changed.emit("ready", self.model.description())
+            self._dispatch()
+            return
+        missing = type(exc).__name__ == "WeightsNotFoundError"
+        self.model_state = "missing" if missing else "error"
         self.model_state_changed.emit(self.model_state, str(exc))
 
     def model_card(self) -> dict[str, object] | None:

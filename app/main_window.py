@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.version = version
         self._result_mode = "prediction"
+        self._pending_model: tuple[Path | None, str] | None = None  # menu choice
         self.setWindowTitle(APP_NAME)
         icon = resource_path("icon.png")
         if icon.is_file():
@@ -121,6 +122,9 @@ class MainWindow(QMainWindow):
         )
         file_menu.addSeparator()
         self._action(file_menu, "Load &weights…", self._on_load_weights_triggered)
+        self._action(
+            file_menu, "Use the &shipped weights", self._on_shipped_weights_triggered
+        )
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
         view_menu = bar.addMenu("&View")
@@ -309,6 +313,7 @@ class MainWindow(QMainWindow):
 
     # -- controller ------------------------------------------------------------
     def _on_controller_model_state_changed(self, state: str, text: str) -> None:
+        self._remember_model_choice(state)
         if state != "loading":
             self.options.set_auto_side(self.controller.auto_side())
         if state == "ready":
@@ -433,15 +438,30 @@ class MainWindow(QMainWindow):
         export_result(self, self.controller, self.settings, fmt, quality)
 
     def _on_load_weights_triggered(self) -> None:
-        start = self.settings.weights_path
+        start = self.controller.weights_path or self.settings.weights_path
         path = dialogs.ask_weights(self, start.parent if start else None)
         if path is not None:
-            self.settings.weights_path = path
-            self.controller.load_model(path, self.settings.device)
+            self._switch_model(path, self.controller.device)
+
+    def _on_shipped_weights_triggered(self) -> None:
+        self._switch_model(None, self.controller.device)
 
     def _on_device_group_triggered(self, action: QAction) -> None:
-        self.settings.device = str(action.data())
-        self.controller.load_model(self.settings.weights_path, self.settings.device)
+        self._switch_model(self.controller.weights_path, str(action.data()))
+
+    def _switch_model(self, path: Path | None, device: str) -> None:
+        """Load, and remember the choice only once it has loaded."""
+        self._pending_model = (path, device)
+        self.controller.load_model(path, device)
+
+    def _remember_model_choice(self, state: str) -> None:
+        c = self.controller
+        if state == "ready" and self._pending_model == (c.weights_path, c.device):
+            self.settings.weights_path, self.settings.device = self._pending_model
+        if state != "loading":
+            self._pending_model = None
+        for action in self.device_group.actions():
+            action.setChecked(action.data() == c.device)
 
     def _on_about_triggered(self) -> None:
         AboutDialog(self.version, self.controller.model_card(), self).exec_()

@@ -74,7 +74,8 @@ class FakeModel:
 
 
 class FakeCore:
-    """Instance-level knobs: ``tiles``, ``delay``, ``missing_weights``."""
+    """Instance-level knobs: ``tiles``, ``delay``, ``missing_weights``; weights
+    files named ``mismatched*`` fail to load."""
 
     errors = errors
     Target = Target
@@ -93,6 +94,8 @@ class FakeCore:
             raise errors.WeightsNotFoundError(
                 "No weights found. Train and export some."
             )
+        if path is not None and Path(path).name.startswith("mismatched"):
+            raise errors.WeightsMismatchError(f"{path} is for another model.")
         return FakeModel(device="cpu" if device == "auto" else device)
 
     def keep_freed_memory(self):

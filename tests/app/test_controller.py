@@ -186,3 +186,21 @@ def test_memory_kept_while_the_queue_is_busy(
     qtbot.wait(50)
     # The first job's end fired the timer while the second ran: no release then.
     assert busy_at_release == [False]
+
+
+def test_failed_switch_keeps_the_working_model_and_runs_waiting_jobs(
+    qtbot, controller, image_file, tmp_path
+):
+    _ready(qtbot, controller)
+    working = controller.model
+    errors = []
+    controller.error.connect(lambda title, text: errors.append((title, text)))
+    controller.load_model(tmp_path / "mismatched.safetensors")
+    controller.open_paths([image_file])
+    assert controller.submit("x2")  # waits for the load
+    with qtbot.waitSignal(controller.result_changed, timeout=SIGNAL_TIMEOUT):
+        pass
+    assert controller.model is working and controller.model_state == "ready"
+    assert controller.weights_path is None  # still the shipped weights
+    assert errors and errors[0][0] == "Cannot load the model"
+    assert "Still using fake-nearest" in errors[0][1]

@@ -344,3 +344,42 @@ def test_settings_survive_a_restart(qtbot, fake_core, messages):
     assert second.options.quality_spin.isEnabled()
     assert second.options.ensemble == second.controller.ensemble == 8
     second.close()
+
+
+def _pick_weights(monkeypatch, path):
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+
+
+def test_model_choice_is_saved_only_once_it_loads(
+    qtbot, window, messages, monkeypatch, tmp_path
+):
+    c = window.controller
+
+    def choose(trigger):
+        with qtbot.waitSignal(
+            c.model_state_changed,
+            timeout=TIMEOUT,
+            check_params_cb=lambda s, _t: s != "loading",
+        ):
+            trigger()
+
+    good, bad = tmp_path / "good.safetensors", tmp_path / "mismatched.safetensors"
+    _pick_weights(monkeypatch, good)
+    choose(window._on_load_weights_triggered)
+    assert c.weights_path == good and AppSettings().weights_path == good
+
+    _pick_weights(monkeypatch, bad)
+    choose(window._on_load_weights_triggered)
+    assert messages[-1][1] == "Cannot load the model"
+    assert "another model" in messages[-1][2] and "Still using" in messages[-1][2]
+    assert c.model is not None and c.model_state == "ready"
+    assert c.weights_path == good and AppSettings().weights_path == good
+    assert not window.banner.isVisibleTo(window)
+
+    cpu = next(a for a in window.device_group.actions() if a.data() == "cpu")
+    choose(cpu.trigger)
+    assert c.model.device == "cpu" and AppSettings().device == "cpu"
+    assert cpu.isChecked()
+
+    choose(window._on_shipped_weights_triggered)
+    assert c.weights_path is None and AppSettings().weights_path is None

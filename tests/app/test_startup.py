@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import subprocess
@@ -15,8 +16,10 @@ from PyQt5.QtWidgets import QMessageBox
 
 import sr_core
 from app import excepthook, paths
+from app.__main__ import build_window
 from app.about_dialog import AboutDialog, model_card_html
 from app.qt_image import to_numpy, to_qimage
+from tests.app.conftest import track_pool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,3 +141,18 @@ def test_about_box_shows_the_model_card(qtbot):
     for part in ("tiny-test", "2024-05-01", "cpu", "recipe", "div2k", "1000"):
         assert part in text
     assert "No model loaded" in model_card_html(None)
+
+
+def test_command_line_model_options_hold_for_that_run_only(
+    qtbot, isolated_settings, fake_core, tmp_path
+):
+    weights = tmp_path / "other.safetensors"
+    args = argparse.Namespace(weights=weights, device="cpu", images=[])
+    window = build_window(isolated_settings, args, core=fake_core)
+    qtbot.addWidget(window)
+    track_pool(window.controller.pool)
+    qtbot.waitUntil(lambda: window.controller.model_state == "ready", timeout=5000)
+    assert window.controller.device == "cpu"
+    assert window.controller.weights_path == weights
+    assert isolated_settings.device == "auto" and isolated_settings.weights_path is None
+    window.close()
