@@ -332,14 +332,16 @@ class Controller(QObject):
         return True
 
     def cancel(self) -> None:
-        """Stop the running job (within one tile) and drop the queued ones."""
+        """Stop the running job (within one tile) and drop the queued ones; a
+        listed batch not yet submitted stays listed."""
         for job in self.jobs:
-            if job.status in (JobStatus.WAITING, JobStatus.STAGED):
+            if job.status == JobStatus.WAITING:
                 self._set_status(job, JobStatus.CANCELLED)
         if self._current is not None:
             self._current[1].abort()
 
-    def clear_finished(self) -> None:
+    def clear_list(self) -> None:
+        """Forget finished and not yet submitted jobs; queued and running stay."""
         self.jobs = [
             j for j in self.jobs if j.status in (JobStatus.WAITING, JobStatus.RUNNING)
         ]

@@ -425,7 +425,7 @@ class MainWindow(QMainWindow):
         self._refresh()
 
     def _on_clear_clicked(self) -> None:
-        self.controller.clear_finished()
+        self.controller.clear_list()
         self.options.queue.keep_only({j.id for j in self.controller.jobs})
         self._refresh()
 

@@ -82,7 +82,10 @@ class OptionsPanelWidget(QWidget):
         self.quality_spin.setSuffix(" %")
 
         self.queue = QueueListWidget(self)
-        self.clear_button = QPushButton("Clear finished", self)
+        self.clear_button = QPushButton("Clear list", self)
+        self.clear_button.setToolTip(
+            "Remove finished and not yet submitted images (queued ones stay)"
+        )
 
         size_box = QGroupBox("Output size", self)
         size_layout = QVBoxLayout(size_box)

@@ -204,3 +204,20 @@ def test_failed_switch_keeps_the_working_model_and_runs_waiting_jobs(
     assert controller.weights_path is None  # still the shipped weights
     assert errors and errors[0][0] == "Cannot load the model"
     assert "Still using fake-nearest" in errors[0][1]
+
+
+def test_clear_list_keeps_the_running_and_queued_jobs(
+    qtbot, controller, fake_core, tmp_path
+):
+    fake_core.tiles, fake_core.delay = 8, 0.05
+    _ready(qtbot, controller)
+    a, b = make_image(tmp_path / "a.png"), make_image(tmp_path / "b.png")
+    controller.open_paths([a])
+    controller.submit("x2")
+    controller.open_paths([b])  # queued behind a
+    controller.clear_list()
+    assert [j.status for j in controller.jobs] == [JobStatus.RUNNING, JobStatus.WAITING]
+    qtbot.waitUntil(lambda: not controller.busy, timeout=SIGNAL_TIMEOUT)
+    assert [j.status for j in controller.jobs] == [JobStatus.DONE, JobStatus.DONE]
+    controller.clear_list()
+    assert controller.jobs == []

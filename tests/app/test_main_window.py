@@ -203,6 +203,22 @@ def test_folder_drop_runs_a_batch_and_lists_failures(
     assert AppSettings().batch_dir == out
 
 
+def test_escape_keeps_a_listed_batch_and_clear_list_removes_it(qtbot, window, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.png"):
+        make_image(src / name)
+    drop(window.drop_area, [src])
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key_Escape)  # nothing runs: nothing to cancel
+    assert [j.status for j in window.controller.jobs] == ["ready", "ready"]
+    assert window.options.submit_button.text() == "Submit 2 images"
+    window.options.clear_button.click()
+    assert window.controller.jobs == [] and window.options.queue.count() == 0
+
+
 def _run_once(qtbot, window, image_file):
     window.options.set_size_key("x2")
     drop(window.drop_area, [image_file])
