@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -21,6 +22,7 @@ from tqdm import tqdm
 import sr_core
 from sr_core import errors
 from sr_core.batch import FORMAT_EXTENSIONS, Job, UsageError, plan_jobs
+from sr_core.imageops import check_savable
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +155,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} must be a number greater than 0")
     return value
 
 
@@ -286,14 +288,27 @@ def run_jobs(
     """Upscale every job, continuing past failures; returns the exit code."""
     failures: list[tuple[Path, str]] = []
     written: dict[Path, Path] = {}
+    # --overwrite replaces earlier outputs, never a file this run still reads.
+    inputs = {job.source.resolve() for job in jobs}
     try:
         for n, job in enumerate(jobs, 1):
             label = f"[{n}/{len(jobs)}] {job.source.name}"
             try:
-                out = _run_one(job, model, options, quality, overwrite, written, label)
+                out = _run_one(
+                    job, model, options, quality, overwrite, written, inputs, label
+                )
             except errors.SRCoreError as exc:
                 _err(f"{label}: FAILED: {exc}")
                 failures.append((job.source, str(exc)))
+            except MemoryError:
+                reason = "not enough memory for this output size; choose a smaller one"
+                _err(f"{label}: FAILED: {reason}")
+                failures.append((job.source, reason))
+            except Exception as exc:  # noqa: BLE001 - one bug must not end a batch
+                log.exception("%s: unexpected error", label)
+                reason = f"unexpected error (please report it): {exc!r}"
+                _err(f"{label}: FAILED: {reason}")
+                failures.append((job.source, reason))
             else:
                 written[out.resolve()] = job.source
                 print(f"{job.source} -> {out}")
@@ -321,6 +336,7 @@ def _run_one(
     quality: int,
     overwrite: bool,
     written: dict[Path, Path],
+    inputs: set[Path],
     label: str,
 ) -> Path:
     image = sr_core.read_image(job.source)
@@ -337,10 +353,11 @@ def _run_one(
             f"{out} was already written from {written[out.resolve()]} in this run "
             "(same name and size); rename one of the inputs."
         )
-    if out.resolve() == job.source.resolve():
+    if out.resolve() in inputs:
         raise errors.OutputExistsError(f"refusing to overwrite the input {out}")
     if out.exists() and not overwrite:
         raise errors.OutputExistsError(f"{out} already exists (use --overwrite)")
+    check_savable(out, size)
     pixels = _upscale_with_bar(image.pixels, model, options, label)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

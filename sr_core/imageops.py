@@ -56,6 +56,7 @@ SAVE_FORMATS = {
     ".tiff": "TIFF",
 }
 
+_FORMAT_MAX_SIDE = {"WEBP": 16383}  # the others hold MAX_OUTPUT_SIDE (16384)
 _ORIENTATION = 0x0112
 # Descriptive IFD0 tags worth carrying to the output. A TIFF's EXIF is its whole
 # header (size, strips, samples, XMP, ICC…): copied into a TIFF it overrides the
@@ -282,6 +283,29 @@ def _read_dpi(value: object) -> tuple[float, float] | None:
     return (x, y) if x > 1 and y > 1 else None
 
 
+def check_savable(path: str | os.PathLike[str], size: tuple[int, int]) -> str:
+    """The Pillow format for ``path``'s extension, if it can hold a ``size``
+    (width, height) image; callers check before a long upscale.
+
+    Raises:
+        OutputWriteError: unknown extension, or too large for the format.
+    """
+    p = Path(path)
+    fmt = SAVE_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise OutputWriteError(
+            f"Cannot write {p}: unknown extension {p.suffix or '(none)'!r}. Use one "
+            f"of {', '.join(sorted(SAVE_FORMATS))}."
+        )
+    limit = _FORMAT_MAX_SIDE.get(fmt)
+    if limit is not None and max(size) > limit:
+        raise OutputWriteError(
+            f"Cannot write {p}: {fmt} holds at most {limit} px a side and this image "
+            f"is {size[0]}×{size[1]}. Choose PNG or TIFF, or a smaller size."
+        )
+    return fmt
+
+
 def save_image(
     image: ImageData,
     path: str | os.PathLike[str],
@@ -314,12 +338,7 @@ def save_image(
     p = Path(path)
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be between 1 and 100, got {quality}")
-    fmt = SAVE_FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        raise OutputWriteError(
-            f"Cannot write {p}: unknown extension {p.suffix or '(none)'!r}. Use one "
-            f"of {', '.join(sorted(SAVE_FORMATS))}."
-        )
+    fmt = check_savable(p, image.size)
     _check_target(image, p, overwrite)
     pil, kwargs = _prepare(image, fmt, quality)
     tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.part")

@@ -50,6 +50,11 @@ def resolve_device(device: str = "auto") -> torch.device:
         raise ValueError(
             "CUDA was requested but no CUDA GPU is available; use --device cpu"
         )
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"There is no {device}: this machine has {torch.cuda.device_count()} "
+            "CUDA GPU(s), numbered from cuda:0"
+        )
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError("MPS was requested but is not available; use --device cpu")
     return dev

@@ -128,6 +128,62 @@ def test_folder_batch_continues_past_bad_file(
     ]
 
 
+def test_overwrite_never_replaces_another_input_of_the_run(
+    tmp_path: Path, weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """cat.png's output name is the user's own cat_64x48.png, read later."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "cat.png")
+    theirs = _photo(photos / "cat_64x48.png", (64, 48))
+    before = theirs.read_bytes()
+    assert _run(weights, photos, "-o", photos, "--size", 64, "--overwrite") == 1
+    assert theirs.read_bytes() == before
+    assert "refusing to overwrite the input" in capsys.readouterr().err
+
+
+def test_a_bug_on_one_image_fails_that_image_not_the_batch(
+    tmp_path: Path,
+    weights: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    real = sr_core.iter_upscale
+
+    def flaky(pixels, model, options):  # noqa: ANN001, ANN202
+        if pixels.shape[1] == 30:
+            raise MemoryError
+        if pixels.shape[1] == 20:
+            raise RuntimeError("boom")
+        return (yield from real(pixels, model, options))
+
+    monkeypatch.setattr(sr_core, "iter_upscale", flaky)
+    a, b = _photo(tmp_path / "a.png"), _photo(tmp_path / "b.png", (30, 40))
+    c = _photo(tmp_path / "c.png", (20, 20))
+    assert _run(weights, a, b, c, "-o", tmp_path / "o", "--size", 64) == 1
+    assert _size(tmp_path / "o" / "a_64x48.png") == (64, 48)
+    err = capsys.readouterr().err
+    assert "1 written, 2 failed" in err
+    assert "not enough memory" in err and "RuntimeError('boom')" in err
+
+
+def test_too_large_for_webp_fails_before_the_upscale(
+    tmp_path: Path,
+    weights: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def never(*args: object, **kw: object):  # noqa: ANN202
+        raise AssertionError("upscaled anyway")
+
+    monkeypatch.setattr(sr_core, "iter_upscale", never)
+    src = _photo(tmp_path / "wide.png", (1024, 4))
+    out = tmp_path / "big.webp"
+    assert _run(weights, src, "-o", out, "--width", 16384, "--height", 64) == 1
+    assert "WEBP holds at most 16383 px" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_several_files_with_format(tmp_path: Path, weights: Path) -> None:
     a, b = _photo(tmp_path / "a.png"), _photo(tmp_path / "b.tif", (30, 40))
     assert (
@@ -171,6 +227,8 @@ def test_version_with_and_without_weights(
         ["--tile", "33"],
         ["--quality", "101"],
         ["--scale", "-1"],
+        ["--scale", "inf"],
+        ["--scale", "nan"],
         ["--ensemble", "3"],
     ],
 )

@@ -312,6 +312,16 @@ def test_unknown_device_is_a_clear_error(tiny_weights):
         load_model(tiny_weights, device="tpu")
 
 
+def test_a_gpu_number_beyond_the_machine_is_a_clear_error(monkeypatch):
+    from sr_core.model import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(ValueError, match="no cuda:7: this machine has 1 CUDA GPU"):
+        resolve_device("cuda:7")
+
+
 def test_core_never_imports_qt():
     import subprocess
 
