@@ -308,6 +308,10 @@ class Controller(QObject):
         if staged:
             if batch_dir is None:
                 return False
+            problem = unwritable_folder(batch_dir)
+            if problem:  # found now, not after the first upscale
+                self.error.emit("Cannot save there", problem)
+                return False
             for job in staged:
                 job.size_key, job.output_dir = size_key, batch_dir
                 job.ensemble = self.ensemble
@@ -429,6 +433,13 @@ class Controller(QObject):
         job = self._finish_current(JobStatus.FAILED, str(exc))
         if not job.is_batch:
             self._show_error(exc)
+        elif isinstance(exc, self.core.errors.OutputWriteError):
+            # A full disk or a lost folder fails every image alike: stop here.
+            for other in self.jobs:
+                same_folder = other.output_dir == job.output_dir
+                if other.status == JobStatus.WAITING and same_folder:
+                    self._set_status(other, JobStatus.CANCELLED, "not run: " + str(exc))
+            self._show_error(exc)
         elif not self._is_core_error(exc):
             self._report_bug(exc)
         # A batch lists its failures, skips them and carries on.
@@ -517,6 +528,19 @@ class Controller(QObject):
             self._workers.clear()
         self._tmp.cleanup()
         return done
+
+
+def unwritable_folder(folder: Path) -> str | None:
+    """Why files cannot be created in ``folder``, or None when they can."""
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".upscaler-probe-"):
+            pass
+    except OSError as exc:
+        return (
+            f"Upscaler cannot write to {folder} ({exc.strerror or exc}). "
+            "Choose another folder."
+        )
+    return None
 
 
 def _same_file(a: Path, b: Path) -> bool:

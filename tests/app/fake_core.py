@@ -160,6 +160,9 @@ class FakeCore:
         }.get(path.suffix.lower())
         if fmt is None:
             raise errors.OutputWriteError(f"Unknown extension {path.suffix}")
-        Image.fromarray(image.pixels).save(tmp, fmt)
-        os.replace(tmp, path)
+        try:
+            Image.fromarray(image.pixels).save(tmp, fmt)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise errors.OutputWriteError(f"Could not write {path}: {exc}") from exc
         return path

@@ -111,6 +111,34 @@ def test_batch_with_a_bad_file(qtbot, controller, tmp_path):
     assert (out / "one_96x64.png").read_bytes() == b"taken"
 
 
+def test_batch_into_a_folder_it_cannot_write_stops_early(
+    qtbot, controller, fake_core, tmp_path
+):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        make_image(src / name)
+    _ready(qtbot, controller)
+    controller.open_paths([src])
+    errors = []
+    controller.error.connect(lambda title, text: errors.append((title, text)))
+    assert not controller.submit("x2", batch_dir=tmp_path / "gone")  # checked first
+    assert errors[-1][0] == "Cannot save there" and "gone" in errors[-1][1]
+    assert len(controller.staged_jobs()) == 3
+
+    out = tmp_path / "out"
+    out.mkdir()
+    fake_core.tiles, fake_core.delay = 4, 0.05
+    assert controller.submit("x2", batch_dir=out)
+    out.rmdir()  # the drive goes away while the first image runs
+    with qtbot.waitSignal(controller.batch_finished, timeout=SIGNAL_TIMEOUT):
+        pass
+    statuses = [j.status for j in controller.jobs]
+    assert statuses == [JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.CANCELLED]
+    assert controller.jobs[1].message.startswith("not run: Could not write")
+    assert errors[-1][0] == "Cannot save the image"
+
+
 def test_unreadable_single_file_is_an_error_not_a_crash(qtbot, controller, tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("hello")
