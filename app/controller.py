@@ -34,6 +34,7 @@ from app.workers import FunctionWorker, GeneratorWorker
 log = logging.getLogger(__name__)
 
 RELEASE_MEMORY_AFTER_MS = 20_000
+KEPT_RESULTS = 8  # finished single images that can be shown again
 
 
 class Controller(QObject):
@@ -276,6 +277,11 @@ class Controller(QObject):
         job = next((j for j in self.jobs if j.id == job_id), None)
         doc = job.document if job is not None else None
         if doc is None:
+            if job is not None and job.status == JobStatus.DONE and not job.is_batch:
+                self.notice.emit(
+                    f"Only the last {KEPT_RESULTS} results stay in memory; open "
+                    f"{job.name} again to redo it."
+                )
             return False
         self.document = doc
         if doc.result is not None:
@@ -407,12 +413,20 @@ class Controller(QObject):
         job.saved_path = outcome.saved_path
         if not job.is_batch:
             job.image, job.result = outcome.image, outcome.result
+            self._free_old_results()
         message = str(outcome.saved_path) if outcome.saved_path else ""
         self._finish_current(JobStatus.DONE, message)
         self.document = Document(outcome.image, job.name, job.path, outcome.result)
         self.result_changed.emit(self.document)
         self._dispatch()
         self._summarise_batch()
+
+    def _free_old_results(self) -> None:
+        """Keep the pixels of the last KEPT_RESULTS results only: a 4096 px
+        result and its input take ~60 MB, and a session can run hundreds."""
+        kept = [j for j in self.jobs if j.result is not None]
+        for job in kept[:-KEPT_RESULTS]:
+            job.image = job.result = None
 
     def _summarise_batch(self) -> None:
         if self.busy or any(j.status == JobStatus.WAITING for j in self.jobs):
@@ -526,7 +540,7 @@ class Controller(QObject):
         done = self.pool.waitForDone(timeout_ms)
         if done:
             self._workers.clear()
-        self._tmp.cleanup()
+            self._tmp.cleanup()  # a job still running may be reading from it
         return done
 
 

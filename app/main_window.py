@@ -14,6 +14,7 @@ from PyQt5.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QShortcut,
     QStackedWidget,
     QVBoxLayout,
@@ -24,7 +25,7 @@ from app import APP_NAME, dialogs
 from app.about_dialog import AboutDialog
 from app.controller import Controller
 from app.dialogs import export_result
-from app.jobs import Document, Job, expand_paths
+from app.jobs import Document, Job, JobStatus, expand_paths
 from app.paths import resource_path
 from app.qt_image import to_qimage
 from app.settings import AppSettings
@@ -467,7 +468,26 @@ class MainWindow(QMainWindow):
         AboutDialog(self.version, self.controller.model_card(), self).exec_()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        c = self.controller
+        waiting = sum(j.status == JobStatus.WAITING for j in c.jobs)
+        if c.busy or waiting:
+            queued = f" and {waiting} more queued" if waiting else ""
+            answer = QMessageBox.question(
+                self,
+                "Quit Upscaler?",
+                f"An upscale is still running{queued}. Quit and cancel it?",
+                QMessageBox.Yes | QMessageBox.No,
+                QMessageBox.No,
+            )
+            if answer != QMessageBox.Yes:
+                event.ignore()
+                return
         self.settings.geometry = self.saveGeometry()
         self.settings.sync()
-        self.controller.shutdown()
+        QApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            # Cancelled work stops within one tile; a model load cannot be cut short.
+            c.shutdown(timeout_ms=30_000)
+        finally:
+            QApplication.restoreOverrideCursor()
         super().closeEvent(event)

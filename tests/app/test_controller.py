@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from app.controller import KEPT_RESULTS
 from app.jobs import JobStatus, output_name, unique_path
 from tests.app.conftest import make_image
 
@@ -249,3 +250,18 @@ def test_clear_list_keeps_the_running_and_queued_jobs(
     assert [j.status for j in controller.jobs] == [JobStatus.DONE, JobStatus.DONE]
     controller.clear_list()
     assert controller.jobs == []
+
+
+def test_only_the_last_results_stay_in_memory(qtbot, controller, tmp_path):
+    _ready(qtbot, controller)
+    for n in range(KEPT_RESULTS + 2):
+        controller.open_paths([make_image(tmp_path / f"p{n}.png")])
+        with qtbot.waitSignal(controller.result_changed, timeout=SIGNAL_TIMEOUT):
+            controller.submit("x2")
+    jobs = controller.jobs
+    assert [j.result is not None for j in jobs] == [False] * 2 + [True] * KEPT_RESULTS
+    notices = []
+    controller.notice.connect(notices.append)
+    assert not controller.show_job(jobs[0].id)
+    assert "p0.png again" in notices[-1]
+    assert controller.show_job(jobs[2].id) and controller.document.name == "p2.png"

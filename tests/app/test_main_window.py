@@ -399,3 +399,22 @@ def test_model_choice_is_saved_only_once_it_loads(
 
     choose(window._on_shipped_weights_triggered)
     assert c.weights_path is None and AppSettings().weights_path is None
+
+
+def test_closing_during_a_run_asks_first(
+    qtbot, fake_core, messages, monkeypatch, image_file
+):
+    fake_core.tiles, fake_core.delay = 200, 0.02
+    win = _make_window(qtbot, fake_core)
+    drop(win.drop_area, [image_file])
+    with qtbot.waitSignal(win.controller.progressed, timeout=TIMEOUT):
+        win.options.submit_button.click()
+    win.show()
+    assert not win.close()  # question() answers No: keeps running
+    assert messages[-1][:2] == ("question", "Quit Upscaler?")
+    assert win.controller.busy and win.isVisible()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    assert win.close()
+    # The pool has stopped by now; the cancel is reported on the next loop turn.
+    assert win.controller.pool.activeThreadCount() == 0 and fake_core.closed == 1
+    qtbot.waitUntil(lambda: win.controller.jobs[-1].status == "cancelled")
