@@ -242,31 +242,31 @@ class Controller(QObject):
             self.document = Document(image, path.name, path)
             self.input_changed.emit(self.document)
 
-    def paste_image(self, image: QImage) -> bool:
-        """Open a clipboard image (saved to a temp PNG so the core reads it)."""
+    def paste_image(self, image: QImage, name: str = "clipboard.png") -> bool:
+        """Open an image from the clipboard or a drop that carries no file
+        (saved to a temp PNG so the core reads it); ``name`` names it."""
         if image.isNull():
             self.error.emit("Nothing to paste", "The clipboard holds no image.")
             return False
-        path = Path(self._tmp.name) / f"clipboard-{int(time.time() * 1000)}.png"
+        stem = Path(name).stem
+        path = Path(self._tmp.name) / f"{stem}-{int(time.time() * 1000)}.png"
         if not image.save(str(path), "PNG"):
-            self.error.emit(
-                "Cannot paste", "The clipboard image could not be converted."
-            )
+            self.error.emit("Cannot open the image", "It could not be converted.")
             return False
         image_data = self._read(path)
         if image_data is None:
             return False
-        job_doc = Document(image_data, "clipboard.png", None)
+        job_doc = Document(image_data, name, None)
         if self.busy:
             job = Job(
-                "clipboard.png",
+                name,
                 image=image_data,
                 ensemble=self.ensemble,
                 status=JobStatus.WAITING,
             )
             self.jobs.append(job)
             self.job_changed.emit(job)
-            self.notice.emit("Queued the pasted image; it runs after the current one.")
+            self.notice.emit(f"Queued {name}; it runs after the current one.")
         else:
             self.document = job_doc
             self.input_changed.emit(job_doc)

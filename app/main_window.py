@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from PyQt5.QtCore import Qt, QTimer
-from PyQt5.QtGui import QIcon, QKeySequence, QPixmap
+from PyQt5.QtGui import QIcon, QImage, QKeySequence, QPixmap
 from PyQt5.QtWidgets import (
     QAction,
     QActionGroup,
@@ -31,7 +31,12 @@ from app.qt_image import to_qimage
 from app.settings import AppSettings
 from app.widgets.banner import BannerWidget
 from app.widgets.compare_view import CompareWidget
-from app.widgets.drop_area import DropAreaWidget, paths_from_mime
+from app.widgets.drop_area import (
+    DropAreaWidget,
+    accepts,
+    image_from_mime,
+    paths_from_mime,
+)
 from app.widgets.options_panel import OptionsPanelWidget
 from app.widgets.view_bar import ViewBarWidget
 
@@ -179,6 +184,7 @@ class MainWindow(QMainWindow):
         self.view_bar.actual_clicked.connect(self.compare.actual_size)
         self.view_bar.download_clicked.connect(self._on_download_requested)
         self.drop_area.paths_dropped.connect(self.open_paths)
+        self.drop_area.image_dropped.connect(self._open_dropped_image)
         self.drop_area.clicked.connect(self._on_open_triggered)
         self.banner.action_clicked.connect(self._on_load_weights_triggered)
 
@@ -269,14 +275,21 @@ class MainWindow(QMainWindow):
         self._refresh()
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if paths_from_mime(event.mimeData()):
+        if accepts(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
         paths = paths_from_mime(event.mimeData())
+        image = image_from_mime(event.mimeData())
         if paths:
             event.acceptProposedAction()
             self.open_paths(paths)
+        elif image is not None:
+            event.acceptProposedAction()
+            self._open_dropped_image(image)
+
+    def _open_dropped_image(self, image: QImage) -> None:
+        self.controller.paste_image(image, "dropped.png")
 
     def _on_open_triggered(self) -> None:
         self.open_paths(dialogs.ask_open_paths(self, self.settings.open_dir))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PyQt5.QtCore import QMimeData, Qt, pyqtSignal
+from PyQt5.QtGui import QImage
 from PyQt5.QtWidgets import QLabel
 
 HINT = (
@@ -20,10 +21,23 @@ def paths_from_mime(mime: QMimeData) -> list[Path]:
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
 
 
+def image_from_mime(mime: QMimeData) -> QImage | None:
+    """Pixels dropped with no local file (an image dragged out of a browser)."""
+    if paths_from_mime(mime) or not mime.hasImage():
+        return None
+    image = QImage(mime.imageData())
+    return None if image.isNull() else image
+
+
+def accepts(mime: QMimeData) -> bool:
+    return bool(paths_from_mime(mime)) or image_from_mime(mime) is not None
+
+
 class DropAreaWidget(QLabel):
     """A dashed box that accepts dropped files and folders; click to open."""
 
     paths_dropped = pyqtSignal(list)  # list[Path]
+    image_dropped = pyqtSignal(QImage)  # pixels without a file
     clicked = pyqtSignal()
 
     def __init__(self, parent=None) -> None:
@@ -42,7 +56,7 @@ class DropAreaWidget(QLabel):
         self.style().polish(self)
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if paths_from_mime(event.mimeData()):
+        if accepts(event.mimeData()):
             event.acceptProposedAction()
             self._set_dragging(True)
         else:
@@ -54,11 +68,15 @@ class DropAreaWidget(QLabel):
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
         self._set_dragging(False)
         paths = paths_from_mime(event.mimeData())
-        if not paths:
+        image = image_from_mime(event.mimeData())
+        if not paths and image is None:
             event.ignore()
             return
         event.acceptProposedAction()
-        self.paths_dropped.emit(paths)
+        if paths:
+            self.paths_dropped.emit(paths)
+        else:
+            self.image_dropped.emit(image)
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt override
         if event.button() == Qt.LeftButton:

@@ -103,6 +103,24 @@ def test_drag_without_files_is_ignored(window):
     assert not enter.isAccepted()
 
 
+def test_an_image_dragged_from_a_browser_opens(window):
+    """Browsers drop a web link plus the pixels, no local file."""
+    mime = QMimeData()
+    mime.setUrls([QUrl("https://example.com/cat.jpg")])
+    pixels = QImage(30, 20, QImage.Format_RGB32)
+    pixels.fill(Qt.blue)
+    mime.setImageData(pixels)
+    pos = QPoint(10, 10)
+    enter = QDragEnterEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window.drop_area, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window.drop_area, event)
+    doc = window.controller.document
+    assert doc.name == "dropped.png" and doc.input_size == (30, 20)
+    assert tuple(doc.image.pixels[0, 0]) == (0, 0, 255)
+
+
 def test_dropping_a_non_image_shows_a_message(window, messages, tmp_path):
     bad = tmp_path / "readme.txt"
     bad.write_text("not an image")
