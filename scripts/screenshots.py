@@ -39,19 +39,14 @@ class _DemoModel:
 
 
 class _DemoCore:
-    """sr_core with a stand-in model; tiles are simulated so progress shows."""
+    """sr_core with a stand-in model; tiles are simulated so progress shows.
+    Everything else (file I/O, sizes, memory hooks) is the real core."""
 
     def __init__(self, tile_delay: float) -> None:
         self._delay = tile_delay
-        for name in (
-            "errors",
-            "Target",
-            "UpscaleOptions",
-            "Progress",
-            "output_size",
-            "auto_longest_side",
-        ):
-            setattr(self, name, getattr(sr_core, name))
+
+    def __getattr__(self, name):
+        return getattr(sr_core, name)
 
     def load_model(self, path=None, device="auto", **_kw):
         return _DemoModel()
@@ -66,22 +61,6 @@ class _DemoCore:
             yield sr_core.Progress(i + 1, total)
         big = Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS)
         return np.asarray(big.filter(ImageFilter.UnsharpMask(2, 120, 2)))
-
-    def read_image(self, path):
-        if hasattr(sr_core, "read_image"):
-            return sr_core.read_image(path)
-        return _Image(np.asarray(Image.open(path).convert("RGB")), Path(path))
-
-    def save_image(self, image, path, quality=95, overwrite=False):
-        return sr_core.save_image(image, path, quality=quality, overwrite=overwrite)
-
-
-class _Image:
-    def __init__(self, pixels, source):
-        self.pixels, self.source = pixels, source
-
-    def with_pixels(self, arr):
-        return _Image(arr, self.source)
 
 
 def make_sample(path: Path, size=(160, 104)) -> Path:
