@@ -17,6 +17,7 @@ import argparse
 import csv
 import hashlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -200,6 +201,26 @@ better than the file shipped at the time, so not committed:
 """
 
 
+def replace_shipped(src: Path, name: str, folder: Path) -> Path:
+    """Make ``folder/name`` a copy of ``src``, the only weights file there.
+
+    Copied in first (atomically), the others dropped after: the candidate may
+    itself sit in ``folder`` under another name, and a failed copy must leave
+    the shipped file in place.
+    """
+    dest = folder / name
+    tmp = folder / f".{name}.part"
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for old in folder.glob("*.safetensors"):
+        if old != dest:
+            old.unlink()
+    return dest
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("weights", type=Path)
@@ -240,9 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     name = f"{info.name}.safetensors"
-    for old in WEIGHTS.glob("*.safetensors"):
-        old.unlink()
-    shutil.copyfile(args.weights, WEIGHTS / name)
+    replace_shipped(Path(args.weights), name, WEIGHTS)
     manifest["default"] = name
     manifest["files"] = {
         name: {

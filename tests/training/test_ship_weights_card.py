@@ -103,3 +103,19 @@ def test_gate_ships_only_clear_improvements() -> None:
     assert gate(_per_setting(0, 0, 0), None)[0]  # nothing shipped yet
     ok, summary = gate(_per_setting(31.55, 27.86, 26.42), shipped)
     assert not ok and "x4 +0.000 dB" in summary
+
+
+def test_shipping_a_file_already_in_weights_keeps_it(tmp_path: Path) -> None:
+    """The export hint writes weights/my-model.safetensors; shipping it must not
+    delete it before copying (that left weights/ empty)."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "old.safetensors").write_bytes(b"old")
+    candidate = folder / "my-model.safetensors"
+    candidate.write_bytes(b"new")
+    dest = ship_weights.replace_shipped(candidate, "model-2.safetensors", folder)
+    assert dest.read_bytes() == b"new"
+    assert sorted(p.name for p in folder.iterdir()) == ["model-2.safetensors"]
+    # Shipping it again under its own name is a no-op, not a deletion.
+    ship_weights.replace_shipped(dest, dest.name, folder)
+    assert dest.read_bytes() == b"new"
