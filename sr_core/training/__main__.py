@@ -48,7 +48,12 @@ def _parser() -> argparse.ArgumentParser:
             "--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"]
         )
         sp.add_argument("--workers", type=int, default=1, help="DataLoader workers")
-        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument(
+            "--seed",
+            type=int,
+            help="data order, crops and degradations (default: a resumed run's "
+            "own; with --init-weights that file's step count; else 0)",
+        )
         sp.add_argument("--threads", type=int, help="torch CPU threads")
 
     t = sub.add_parser("train", help="train (or --resume) a run")

@@ -137,7 +137,8 @@ def lr_find(
     device = resolve_device(settings.device)
     amp = autocast_dtype(device, settings.precision)
     memory_format = training_memory_format(device, amp)
-    torch.manual_seed(settings.seed)
+    seed = settings.seed or 0  # a fresh model: no run or lineage to follow
+    torch.manual_seed(seed)
     loss_fn = build_loss(recipe.loss).to(device)
     model = build_unet(
         UNetConfig(encoder=settings.encoder), pretrained_encoder=recipe.pretrained
@@ -156,7 +157,7 @@ def lr_find(
         stage.crop,
         recipe.degradation,
         train=True,
-        seed=settings.seed + 1000 * stage_index,
+        seed=seed + 1000 * stage_index,
     )
     sampler = EpochSampler(len(dataset), dataset.seed)
 

@@ -55,6 +55,10 @@ def test_new_run_starts_from_file_and_exports_totals(
     assert trainer.arch.encoder == "resnet18"
     _assert_same_weights(trainer.model, parent)
     assert trainer.state.init_from["name"] == "parent-model"
+    # No --seed: each refinement of a longer lineage draws new crops.
+    assert trainer.settings.seed == PARENT_TRAINING["steps"]
+    explicit = make_settings(tmp_path / "run2", init_weights=str(parent), seed=5)
+    assert Trainer(one_stage, explicit).settings.seed == 5
 
     trainer.run()
     steps = trainer.state.steps
@@ -84,6 +88,7 @@ def test_resume_takes_the_checkpoint_not_the_file(
         recipe, dataclasses.replace(settings, max_steps=None), resume=True
     )
     assert resumed.state.init_from["name"] == "parent-model"
+    assert resumed.settings.seed == first.settings.seed == PARENT_TRAINING["steps"]
     for k, v in first.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[k], v, msg=k)
 
