@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,8 +104,17 @@ def export_run(
                 f"No checkpoint at {path}: give a run folder (the --out of "
                 "`train`) or a .ckpt file."
             )
-        ckpt = load_checkpoint(path)
-        arch = UNetConfig.from_dict(json.loads(ckpt["arch"]))
+        try:
+            ckpt = load_checkpoint(path)
+            arch = UNetConfig.from_dict(json.loads(ckpt["arch"]))
+            state = json.loads(ckpt["state"])
+            recipe = json.loads(ckpt["recipe"])
+            settings = json.loads(ckpt["settings"])
+        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError) as exc:
+            raise ValueError(
+                f"{path} is not a training checkpoint this version reads "
+                f"(damaged, cut short or from another program: {exc!r})"
+            ) from exc
         model = build_unet(arch)
         if ema:
             if "ema" not in ckpt:
@@ -114,9 +124,6 @@ def export_run(
             model = average.module
         else:
             model.load_state_dict(ckpt["model"])
-        state = json.loads(ckpt["state"])
-        recipe = json.loads(ckpt["recipe"])
-        settings = json.loads(ckpt["settings"])
         n_train = None
     created = time.strftime("%Y-%m-%d")
     summary = _summary(state, recipe, settings, n_train)

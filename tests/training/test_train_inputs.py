@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from sr_core.training.__main__ import main
 from sr_core.training.config import RecipeError, load_recipe, recipe_from_dict
+from sr_core.training.loop import RunSettings, load_run_data
+from tests.training.conftest import make_images
 
 TINY = ["--encoder", "resnet18", "--workers", "0", "--precision", "fp32"]
 
@@ -69,6 +72,31 @@ def test_too_few_images_for_the_batch(
     argv = _train(data, tmp_path / "run", recipe_file)
     assert main([*argv, *TINY, "--valid", str(valid_dir)]) == 2
     assert "batch_size 2" in capsys.readouterr().err
+
+
+def test_no_validation_images_is_refused_up_front(
+    tmp_path: Path, recipe_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = make_images(tmp_path / "one", 1)
+    assert main([*_train(one, tmp_path / "a", recipe_file), *TINY]) == 2
+    assert "at least 2 usable images" in capsys.readouterr().err
+    two = make_images(tmp_path / "two", 2)
+    argv = [*_train(two, tmp_path / "b", recipe_file), *TINY, "--valid-limit", "0"]
+    assert main(argv) == 2
+    assert "--valid-limit must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_validation_images_under_the_training_folder_are_not_trained_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = make_images(tmp_path / "data", 3)
+    valid = make_images(data / "valid", 1)  # --data data --valid data/valid
+    settings = RunSettings(str(data), str(tmp_path / "run"), valid_dir=str(valid))
+    run = load_run_data(settings)
+    assert len(run.train) == 3 and len(run.valid) == 1
+    assert not set(run.train) & set(run.valid)
+    assert "left out of training" in caplog.text
 
 
 def test_recipe_typo_names_the_key(
@@ -167,3 +195,19 @@ def test_export_without_checkpoint(
         main(["export", str(tmp_path), "--out", str(tmp_path / "w.safetensors")]) == 2
     )
     assert "No checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content", [b"PK\x03\x04 cut short", None], ids=["truncated", "foreign"]
+)
+def test_export_of_a_bad_checkpoint_is_a_message(
+    tmp_path: Path, content: bytes | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = tmp_path / "last.ckpt"
+    if content is None:
+        torch.save({"model": {}}, ckpt)  # loads, but no run metadata
+    else:
+        ckpt.write_bytes(content)
+    assert main(["export", str(ckpt), "--out", str(tmp_path / "w.safetensors")]) == 2
+    assert "is not a training checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "w.safetensors").exists()

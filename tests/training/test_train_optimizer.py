@@ -51,3 +51,19 @@ def test_resuming_a_multi_tensor_state_stays_fused_and_continues_it():
     new.step()
     for a, b in zip(new_net.parameters(), old_net.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_resume_follows_an_edited_peak_lr_and_weight_decay():
+    net = _net_and_grads()
+    saved_groups = [{"params": list(net.parameters()), "lr": 0.0, "max_lr": 1e-2}]
+    saved_groups[0]["weight_decay"] = 1e-3
+    old = build_optimizer(saved_groups, torch.device("cpu"), (0.9, 0.99))
+    old.step()
+    edited = [{"params": list(net.parameters()), "lr": 0.0, "max_lr": 5e-3}]
+    edited[0]["weight_decay"] = 0.0
+    new = build_optimizer(
+        edited, torch.device("cpu"), (0.9, 0.99), state=old.state_dict()
+    )
+    assert new.param_groups[0]["max_lr"] == 5e-3
+    assert new.param_groups[0]["weight_decay"] == 0.0
+    assert new.state[net[0].weight]["step"] == 1  # the moments came back

@@ -22,6 +22,7 @@ from sr_core.training.loop import (
     HISTORY,
     RunState,
     Trainer,
+    _atomic_torch_save,
     load_checkpoint,
 )
 
@@ -252,3 +253,16 @@ def test_checkpoint_state_without_new_fields_loads() -> None:
         "epoch_loss_count": 0,
         "init_from": {},
     }
+
+
+def test_checkpoint_write_sweeps_temp_files_a_kill_left(tmp_path: Path) -> None:
+    stale = tmp_path / f".{CHECKPOINT}.k1ll3d"
+    stale.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".history.csv.tmp"  # not ours: left alone
+    other.write_text("x")
+    _atomic_torch_save({"steps": torch.tensor(3)}, tmp_path / CHECKPOINT)
+    assert load_checkpoint(tmp_path / CHECKPOINT)["steps"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".history.csv.tmp",
+        CHECKPOINT,
+    ]
