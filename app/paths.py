@@ -22,9 +22,20 @@ def bundle_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def resource_dirs() -> list[Path]:
+    """Where resources are looked for: the bundle or checkout, then a plain
+    ``pip install``'s ``<prefix>/share/upscaler/resources`` (pyproject's data-files)."""
+    return [
+        bundle_root() / "resources",
+        Path(sys.prefix) / "share" / "upscaler" / "resources",
+    ]
+
+
 def resource_path(name: str) -> Path:
-    """Absolute path of a bundled resource, e.g. ``resource_path("icon.png")``."""
-    return bundle_root() / "resources" / name
+    """Absolute path of a bundled resource, e.g. ``resource_path("icon.png")``;
+    the first place that has it (callers check ``is_file``)."""
+    dirs = resource_dirs()
+    return next((d / name for d in dirs if (d / name).is_file()), dirs[0] / name)
 
 
 def log_dir() -> Path:

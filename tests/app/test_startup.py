@@ -109,6 +109,35 @@ def test_resource_paths_from_source_and_frozen(monkeypatch, tmp_path):
     assert paths.resource_path("icon.png") == tmp_path / "resources" / "icon.png"
 
 
+def test_resources_of_a_plain_pip_install_are_found(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "bundle_root", lambda: tmp_path / "site-packages")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    shared = tmp_path / "share" / "upscaler" / "resources"
+    shared.mkdir(parents=True)
+    (shared / "icon.png").write_bytes(b"png")
+    assert paths.resource_path("icon.png") == shared / "icon.png"
+
+
+def test_pyproject_installs_data_where_the_code_looks():
+    """A plain ``pip install .`` must ship what ./run finds in the checkout."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    from sr_core.weights import bundled_weights_dirs
+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    data = setup["data-files"]
+    prefix = Path(sys.prefix)
+    assert str(bundled_weights_dirs()[-1].relative_to(prefix)) in data
+    assert str(paths.resource_dirs()[-1].relative_to(prefix)) in data
+    for patterns in data.values():
+        for pattern in patterns:
+            assert list(ROOT.glob(pattern)), f"{pattern} matches no file"
+    recipes = setup["package-data"]["sr_core.training"]
+    assert list((ROOT / "sr_core" / "training").glob(recipes[0]))
+
+
 def test_log_dir_is_under_platformdirs(tmp_path):
     assert paths.log_file().parent.is_dir()
     assert paths.log_file().name == "upscaler.log"
