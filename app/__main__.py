@@ -12,6 +12,7 @@ from PyQt5.QtCore import QCoreApplication, Qt, QTimer
 from PyQt5.QtGui import QIcon, QImage, qRgb
 from PyQt5.QtWidgets import QApplication
 
+import sr_core
 from app import APP_NAME, ORG_NAME, excepthook
 from app.controller import Controller
 from app.main_window import MainWindow
@@ -19,7 +20,7 @@ from app.paths import log_file, resource_path
 from app.settings import AppSettings
 
 STARTUP_LINE = "Upscaler startup complete"
-VERSION = "0.1.0"
+VERSION = sr_core.__version__  # cheap: sr_core loads torch only on first use
 log = logging.getLogger("app")
 
 
