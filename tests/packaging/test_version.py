@@ -18,6 +18,6 @@ def test_app_cli_package_and_installers_agree() -> None:
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert VERSION == sr_core.__version__
+    assert sr_core.__version__ == VERSION
     assert module.package_version() == sr_core.__version__
     assert version("upscaler") == sr_core.__version__
