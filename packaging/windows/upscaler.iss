@@ -34,6 +34,10 @@ UninstallDisplayIcon={app}\Upscaler.exe
 [Tasks]
 Name: "desktopicon"; Description: "{cm:CreateDesktopIcon}"; Flags: unchecked
 
+[InstallDelete]
+; An upgrade replaces the bundle: old DLLs and an older weights file must not linger.
+Type: filesandordirs; Name: "{app}\_internal"
+
 [Files]
 Source: "{#SourceDir}\*"; DestDir: "{app}"; Flags: ignoreversion recursesubdirs createallsubdirs
 
