@@ -29,15 +29,20 @@ def show_error(parent: QWidget, title: str, text: str) -> None:
     QMessageBox.warning(parent, title, text)
 
 
-def ask_overwrite(parent: QWidget, path: Path) -> bool:
+def ask_yes_no(parent: QWidget, title: str, text: str) -> bool:
+    """A question that defaults to No; True when the user answers Yes."""
     answer = QMessageBox.question(
+        parent, title, text, QMessageBox.Yes | QMessageBox.No, QMessageBox.No
+    )
+    return answer == QMessageBox.Yes
+
+
+def ask_overwrite(parent: QWidget, path: Path) -> bool:
+    return ask_yes_no(
         parent,
         "Replace file?",
         f"{path.name} already exists in {path.parent}.\nDo you want to replace it?",
-        QMessageBox.Yes | QMessageBox.No,
-        QMessageBox.No,
     )
-    return answer == QMessageBox.Yes
 
 
 def ask_open_paths(parent: QWidget, start: Path | None) -> list[Path]:

@@ -14,7 +14,6 @@ from PyQt5.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QShortcut,
     QStackedWidget,
     QVBoxLayout,
@@ -485,14 +484,11 @@ class MainWindow(QMainWindow):
         waiting = sum(j.status == JobStatus.WAITING for j in c.jobs)
         if c.busy or waiting:
             queued = f" and {waiting} more queued" if waiting else ""
-            answer = QMessageBox.question(
+            if not dialogs.ask_yes_no(
                 self,
                 "Quit Upscaler?",
                 f"An upscale is still running{queued}. Quit and cancel it?",
-                QMessageBox.Yes | QMessageBox.No,
-                QMessageBox.No,
-            )
-            if answer != QMessageBox.Yes:
+            ):
                 event.ignore()
                 return
         self.settings.geometry = self.saveGeometry()
