@@ -388,10 +388,24 @@ class Controller(QObject):
         """Runs in the pool thread: read, upscale (yielding progress), save."""
         core = self.core
         image = job.image if job.image is not None else core.read_image(job.path)
-        pixels = yield from core.iter_upscale(image.pixels, model, options)
+        upscaling = core.iter_upscale(image.pixels, model, options)
+        last = None
+        try:
+            while True:
+                try:
+                    last = next(upscaling)
+                except StopIteration as stop:
+                    pixels = stop.value
+                    break
+                yield last
+        finally:
+            upscaling.close()
         result = image.with_pixels(pixels)
         saved = None
         if job.output_dir is not None:
+            # One more stop point: a cancel that came during the last tile or
+            # the stitching must not still write the file.
+            yield last
             size = (pixels.shape[1], pixels.shape[0])
             name = output_name(Path(job.name).stem, size, job.export_format)
             saved = core.save_image(
@@ -409,7 +423,11 @@ class Controller(QObject):
         return job
 
     def _on_worker_finished(self, outcome: JobOutcome) -> None:
-        job = self._current[0]
+        job, worker = self._current
+        if worker.aborted and outcome.saved_path is None:
+            # Cancelled after the last progress step: the user asked not to see it.
+            self._on_worker_cancelled()
+            return
         job.saved_path = outcome.saved_path
         if not job.is_batch:
             job.image, job.result = outcome.image, outcome.result

@@ -74,7 +74,8 @@ class FakeModel:
 
 
 class FakeCore:
-    """Instance-level knobs: ``tiles``, ``delay``, ``missing_weights``; weights
+    """Instance-level knobs: ``tiles``, ``delay``, ``finish_delay``,
+    ``missing_weights``; weights
     files named ``mismatched*`` fail to load."""
 
     errors = errors
@@ -86,6 +87,7 @@ class FakeCore:
     def __init__(self, tiles=4, delay=0.0, missing_weights=False):
         self.tiles, self.delay, self.missing_weights = tiles, delay, missing_weights
         self.closed = 0
+        self.finish_delay = 0.0  # after the last step, as stitching takes
         self.allocator_tuned = False
         self.memory_released = 0
 
@@ -130,6 +132,7 @@ class FakeCore:
         except GeneratorExit:
             self.closed += 1
             raise
+        time.sleep(self.finish_delay)
         ys = np.arange(oh) * h // oh
         xs = np.arange(ow) * w // ow
         return pixels[ys][:, xs].copy()

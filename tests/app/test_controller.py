@@ -69,6 +69,48 @@ def test_cancel_stops_and_closes_generator(qtbot, controller, fake_core, image_f
     assert fake_core.closed == 1
 
 
+def _cancel_after_last_tile(qtbot, controller):
+    """Cancel once the last tile's step has arrived, while the job stitches."""
+    steps = []
+    controller.progressed.connect(lambda done, total: steps.append((done, total)))
+    qtbot.waitUntil(
+        lambda: bool(steps) and steps[-1][0] == steps[-1][1] > 0, timeout=SIGNAL_TIMEOUT
+    )
+    with qtbot.waitSignal(controller.busy_changed, timeout=SIGNAL_TIMEOUT) as blocker:
+        controller.cancel()
+    assert blocker.args == [False]
+
+
+def test_cancel_during_the_last_tile_shows_no_result(qtbot, controller, fake_core, image_file):
+    fake_core.tiles, fake_core.finish_delay = 3, 0.6
+    _ready(qtbot, controller)
+    controller.open_paths([image_file])
+    results = []
+    controller.result_changed.connect(lambda d: results.append(d.result_size))
+    controller.submit("x2")
+    _cancel_after_last_tile(qtbot, controller)
+    qtbot.wait(100)
+    assert controller.jobs[-1].status == JobStatus.CANCELLED
+    assert controller.jobs[-1].result is None
+    assert results == []
+
+
+def test_cancel_during_the_last_tile_writes_no_batch_file(qtbot, controller, fake_core, tmp_path):
+    fake_core.tiles, fake_core.finish_delay = 3, 0.6
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    make_image(src / "one.png")
+    make_image(src / "two.png")
+    _ready(qtbot, controller)
+    controller.open_paths([src])
+    controller.submit("x2", batch_dir=out)
+    _cancel_after_last_tile(qtbot, controller)
+    qtbot.wait(100)
+    assert [j.status for j in controller.jobs] == [JobStatus.CANCELLED] * 2
+    assert list(out.iterdir()) == []
+
+
 def test_second_drop_while_running_is_queued(qtbot, controller, fake_core, tmp_path):
     fake_core.tiles, fake_core.delay = 6, 0.02
     a = make_image(tmp_path / "a.png")
