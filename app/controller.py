@@ -193,7 +193,8 @@ class Controller(QObject):
         quality: int = 95,
     ) -> None:
         """One file when idle: show it.  Otherwise list the files as a batch;
-        while busy they join the queue and run after the current job."""
+        while busy, or given ``batch_dir``, they join the queue and run after
+        the current job."""
         files = expand_paths(paths)
         if not files:
             self.error.emit(
@@ -204,7 +205,10 @@ class Controller(QObject):
         if len(files) == 1 and not self.busy and not self.staged_jobs():
             self._open_single(files[0])
             return
-        status = JobStatus.WAITING if self.busy else JobStatus.STAGED
+        # A chosen folder means "run these": the job that made the window ask
+        # may have finished while the folder dialog was open.
+        queue = self.busy or batch_dir is not None
+        status = JobStatus.WAITING if queue else JobStatus.STAGED
         single = len(files) == 1 and batch_dir is None
         for path in files:
             job = Job(

@@ -127,6 +127,21 @@ def test_second_drop_while_running_is_queued(qtbot, controller, fake_core, tmp_p
     assert results == [(96, 64), (96, 96)]
 
 
+def test_files_given_a_folder_run_even_if_the_job_before_ended(qtbot, controller, tmp_path):
+    # The window asks for the folder while busy; the job may end meanwhile.
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    make_image(src / "one.png")
+    make_image(src / "two.png")
+    _ready(qtbot, controller)
+    assert not controller.busy
+    with qtbot.waitSignal(controller.batch_finished, timeout=SIGNAL_TIMEOUT) as blocker:
+        controller.open_paths([src], "x2", batch_dir=out)
+    assert blocker.args == [2, 0]
+    assert sorted(p.name for p in out.iterdir()) == ["one_96x64.png", "two_96x64.png"]
+
+
 def test_batch_with_a_bad_file(qtbot, controller, tmp_path):
     src = tmp_path / "in"
     src.mkdir()
