@@ -202,14 +202,10 @@ def read_weights(
                 f"{p} is damaged or truncated ({exc}). Download or export it again."
             ) from exc
         return state, WeightsInfo.from_header(header, p)
-    if kind == "torch-zip":
+    if kind in ("torch-zip", "pickle"):
+        # "pickle": torch's format before 1.6, as the lesson's files; the
+        # weights-only unpickler reads it as safely as the zip format.
         return _read_torch_checkpoint(p)
-    if kind == "pickle":
-        raise CorruptWeightsError(
-            f"{p} is a legacy pickle file; Upscaler does not unpickle arbitrary "
-            "objects. Re-save it with torch.save (zip format) or convert it to "
-            "safetensors."
-        )
     raise CorruptWeightsError(
         f"{p} is not a weights file (neither safetensors nor a PyTorch checkpoint)."
     )

@@ -59,8 +59,10 @@ def test_fixture_keys_map_onto_our_state_dict(encoder: str) -> None:
     }
 
 
+# The lesson's own files (2019) predate torch 1.6's zip format.
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
 def test_fake_fastai_checkpoint_loads_strictly_and_matches_positional_copy(
-    tmp_path: Path,
+    tmp_path: Path, zip_format: bool
 ) -> None:
     shapes = _fixture("resnet18")["state_dict"]
     fastai_state = _fake_fastai_state(shapes)
@@ -78,7 +80,11 @@ def test_fake_fastai_checkpoint_loads_strictly_and_matches_positional_copy(
         ],
     }
     path = tmp_path / "stage1.pth"
-    torch.save({"model": fastai_state, "opt": opt}, path)
+    torch.save(
+        {"model": fastai_state, "opt": opt},
+        path,
+        _use_new_zipfile_serialization=zip_format,
+    )
 
     state, info = read_weights(path)
     assert info.arch.encoder == "resnet18"

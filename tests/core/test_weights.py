@@ -106,8 +106,17 @@ def test_empty_and_foreign_files(tmp_path):
 def test_raw_pickle_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     path.write_bytes(pickle.dumps({"model": {}}, protocol=2))
-    with pytest.raises(CorruptWeightsError, match="pickle"):
+    with pytest.raises(CorruptWeightsError, match="safely"):
         read_weights(path)
+
+
+def test_legacy_torch_file_with_python_objects_is_refused(tmp_path, capsys):
+    path = tmp_path / "old.pth"
+    obj = {"model": {"x": torch.zeros(1)}, "obj": _Boom()}
+    torch.save(obj, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(CorruptWeightsError, match="safely"):
+        read_weights(path)
+    assert "must never run" not in capsys.readouterr().out
 
 
 class _Boom:
