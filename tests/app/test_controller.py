@@ -69,6 +69,16 @@ def test_cancel_stops_and_closes_generator(qtbot, controller, fake_core, image_f
     assert fake_core.closed == 1
 
 
+def _two_image_folder(tmp_path):
+    """An input folder with one.png and two.png, and an empty output folder."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    make_image(src / "one.png")
+    make_image(src / "two.png")
+    return src, out
+
+
 def _cancel_after_last_tile(qtbot, controller):
     """Cancel once the last tile's step has arrived, while the job stitches."""
     steps = []
@@ -97,11 +107,7 @@ def test_cancel_during_the_last_tile_shows_no_result(qtbot, controller, fake_cor
 
 def test_cancel_during_the_last_tile_writes_no_batch_file(qtbot, controller, fake_core, tmp_path):
     fake_core.tiles, fake_core.finish_delay = 3, 0.6
-    src, out = tmp_path / "in", tmp_path / "out"
-    src.mkdir()
-    out.mkdir()
-    make_image(src / "one.png")
-    make_image(src / "two.png")
+    src, out = _two_image_folder(tmp_path)
     _ready(qtbot, controller)
     controller.open_paths([src])
     controller.submit("x2", batch_dir=out)
@@ -129,11 +135,7 @@ def test_second_drop_while_running_is_queued(qtbot, controller, fake_core, tmp_p
 
 def test_files_given_a_folder_run_even_if_the_job_before_ended(qtbot, controller, tmp_path):
     # The window asks for the folder while busy; the job may end meanwhile.
-    src, out = tmp_path / "in", tmp_path / "out"
-    src.mkdir()
-    out.mkdir()
-    make_image(src / "one.png")
-    make_image(src / "two.png")
+    src, out = _two_image_folder(tmp_path)
     _ready(qtbot, controller)
     assert not controller.busy
     with qtbot.waitSignal(controller.batch_finished, timeout=SIGNAL_TIMEOUT) as blocker:
