@@ -4,7 +4,9 @@
 activations + Gram-matrix terms.  ``l1``, ``l1_fft`` and ``mse`` need no
 pretrained network, which matters where ImageNet weights cannot be downloaded.
 ``mse`` optimises what PSNR measures; it is meant for fine-tuning an L1-trained
-model, as some SR papers do in their last stage.
+model, as some SR papers do in their last stage.  ``mse_y`` weighs the squared
+error of BT.601 luma most, as the benchmarks' PSNR-Y does, and keeps a smaller
+RGB term so that colour is still learnt.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sr_core.arch.encoder import (
     PretrainedWeightsUnavailableError,
     load_torchvision_model,
 )
+from sr_core.weights import IMAGENET_STD
 
 LossOutput = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
@@ -43,6 +46,32 @@ class PixelLoss(nn.Module):
             parts["fft"] = fft
             total = total + self.fft_weight * fft
         return total, parts
+
+
+class LumaLoss(nn.Module):
+    """Squared error of BT.601 luma plus ``rgb_weight`` × the RGB squared error.
+
+    Inputs are ImageNet-normalised; luma is taken from [0, 1] RGB and divided by
+    the mean ImageNet std so both terms are in the units of ``mse``.
+    """
+
+    # Y' = 16 + (65.481 R + 128.553 G + 24.966 B) for R, G, B in [0, 1]: PSNR-Y's luma.
+    luma = (65.481 / 255, 128.553 / 255, 24.966 / 255)
+
+    def __init__(self, rgb_weight: float = 0.25) -> None:
+        super().__init__()
+        self.rgb_weight = rgb_weight
+        std = torch.tensor(IMAGENET_STD)
+        # Normalised difference → [0, 1] luma difference → units of a normalised pixel.
+        self.register_buffer(
+            "coef", (torch.tensor(self.luma) * std / std.mean()).view(1, 3, 1, 1)
+        )
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> LossOutput:
+        diff = pred.float() - target.float()
+        luma = F.mse_loss((diff * self.coef).sum(1), torch.zeros_like(diff[:, 0]))
+        pixel = diff.pow(2).mean()
+        return luma + self.rgb_weight * pixel, {"pixel": pixel, "luma": luma}
 
 
 def gram_matrix(x: torch.Tensor) -> torch.Tensor:
@@ -108,6 +137,8 @@ def build_loss(name: str) -> nn.Module:
         return PixelLoss(fft_weight=0.05)
     if name == "mse":
         return PixelLoss(squared=True)
+    if name == "mse_y":
+        return LumaLoss()
     if name != "feature":
         raise ValueError(f"Unknown loss {name!r}")
     try:
@@ -118,7 +149,7 @@ def build_loss(name: str) -> nn.Module:
         raise PretrainedWeightsUnavailableError(
             f"The feature loss needs ImageNet VGG16-bn weights: {exc} A random VGG "
             "would make the loss meaningless, so training stops here. To train "
-            "without ImageNet weights use --loss l1 (pixel loss), l1_fft or mse, "
+            "without ImageNet weights use --loss l1 (pixel loss), l1_fft, mse or mse_y, "
             "and --no-pretrained for the encoder."
         ) from exc
     return FeatureLoss(vgg.features)
