@@ -6,6 +6,7 @@ data (logs, settings) goes under platformdirs, never inside the bundle.
 
 from __future__ import annotations
 
+import site
 import sys
 from pathlib import Path
 
@@ -24,11 +25,14 @@ def bundle_root() -> Path:
 
 def resource_dirs() -> list[Path]:
     """Where resources are looked for: the bundle or checkout, then a plain
-    ``pip install``'s ``<prefix>/share/upscaler/resources`` (pyproject's data-files)."""
-    return [
-        bundle_root() / "resources",
-        Path(sys.prefix) / "share" / "upscaler" / "resources",
+    ``pip install``'s ``<prefix>/share/upscaler/resources`` (pyproject's data-files),
+    then a ``pip install --user``'s, under ``site.USER_BASE``."""
+    installed = [
+        Path(base) / "share" / "upscaler" / "resources"
+        for base in (sys.prefix, site.USER_BASE)
+        if base  # USER_BASE is None where user site-packages are disabled
     ]
+    return [bundle_root() / "resources", *installed]
 
 
 def resource_path(name: str) -> Path:

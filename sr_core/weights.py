@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import site
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -324,7 +325,8 @@ def bundled_weights_dirs() -> list[Path]:
 
     Frozen app (PyInstaller): ``<bundle>/weights``.  Source checkout or editable
     install: ``<repo>/weights``.  Installed package:
-    ``<prefix>/share/upscaler/weights``.
+    ``<prefix>/share/upscaler/weights``, or under ``site.USER_BASE`` for
+    ``pip install --user``.
     """
     dirs = []
     if getattr(sys, "frozen", False):
@@ -332,7 +334,9 @@ def bundled_weights_dirs() -> list[Path]:
             Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "weights"
         )
     dirs.append(Path(__file__).resolve().parent.parent / "weights")
-    dirs.append(Path(sys.prefix) / "share" / "upscaler" / "weights")
+    for base in (sys.prefix, site.USER_BASE):
+        if base:  # USER_BASE is None where user site-packages are disabled
+            dirs.append(Path(base) / "share" / "upscaler" / "weights")
     return list(dict.fromkeys(dirs))  # frozen: the first two are the same folder
 
 

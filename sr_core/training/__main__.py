@@ -105,7 +105,12 @@ def _parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("lr-find", help="LR range test: CSV (and PNG if matplotlib)")
     common(f)
-    f.add_argument("--stage", type=int, default=0, help="position of the recipe stage to test, from 0")
+    f.add_argument(
+        "--stage",
+        type=int,
+        default=0,
+        help="position of the recipe stage to test, from 0",
+    )
     f.add_argument("--steps", type=int, default=100)
     f.add_argument("--start-lr", type=float, default=1e-7)
     f.add_argument("--end-lr", type=float, default=10.0)

@@ -80,8 +80,8 @@ class Recipe:
     """A whole training plan: stages run in order, one degradation, one loss.
 
     ``loss`` is ``feature`` (VGG16-bn perceptual, needs ImageNet weights),
-    ``l1``, ``l1_fft``, ``mse`` or ``mse_y``; ``pretrained`` starts the encoder from ImageNet
-    weights (and only then do ``frozen`` stages freeze anything).
+    ``l1``, ``l1_fft``, ``mse`` or ``mse_y``; ``pretrained`` starts the encoder from
+    ImageNet weights (and only then do ``frozen`` stages freeze anything).
     ``ema_decay`` > 0 also keeps an exponential moving average of the weights
     (e.g. 0.999), validated and exported beside the trained weights.
     """

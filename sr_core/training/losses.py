@@ -149,7 +149,7 @@ def build_loss(name: str) -> nn.Module:
         raise PretrainedWeightsUnavailableError(
             f"The feature loss needs ImageNet VGG16-bn weights: {exc} A random VGG "
             "would make the loss meaningless, so training stops here. To train "
-            "without ImageNet weights use --loss l1 (pixel loss), l1_fft, mse or mse_y, "
-            "and --no-pretrained for the encoder."
+            "without ImageNet weights use --loss l1 (pixel loss), l1_fft, mse or "
+            "mse_y, and --no-pretrained for the encoder."
         ) from exc
     return FeatureLoss(vgg.features)

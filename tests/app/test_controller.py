@@ -91,7 +91,9 @@ def _cancel_after_last_tile(qtbot, controller):
     assert blocker.args == [False]
 
 
-def test_cancel_during_the_last_tile_shows_no_result(qtbot, controller, fake_core, image_file):
+def test_cancel_during_the_last_tile_shows_no_result(
+    qtbot, controller, fake_core, image_file
+):
     fake_core.tiles, fake_core.finish_delay = 3, 0.6
     _ready(qtbot, controller)
     controller.open_paths([image_file])
@@ -105,7 +107,9 @@ def test_cancel_during_the_last_tile_shows_no_result(qtbot, controller, fake_cor
     assert results == []
 
 
-def test_cancel_during_the_last_tile_writes_no_batch_file(qtbot, controller, fake_core, tmp_path):
+def test_cancel_during_the_last_tile_writes_no_batch_file(
+    qtbot, controller, fake_core, tmp_path
+):
     fake_core.tiles, fake_core.finish_delay = 3, 0.6
     src, out = _two_image_folder(tmp_path)
     _ready(qtbot, controller)
@@ -133,7 +137,9 @@ def test_second_drop_while_running_is_queued(qtbot, controller, fake_core, tmp_p
     assert results == [(96, 64), (96, 96)]
 
 
-def test_files_given_a_folder_run_even_if_the_job_before_ended(qtbot, controller, tmp_path):
+def test_files_given_a_folder_run_even_if_the_job_before_ended(
+    qtbot, controller, tmp_path
+):
     # The window asks for the folder while busy; the job may end meanwhile.
     src, out = _two_image_folder(tmp_path)
     _ready(qtbot, controller)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import site
 import subprocess
 import sys
 import threading
@@ -118,6 +119,15 @@ def test_resources_of_a_plain_pip_install_are_found(monkeypatch, tmp_path):
     assert paths.resource_path("icon.png") == shared / "icon.png"
 
 
+def test_resources_of_a_pip_user_install_are_found(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "bundle_root", lambda: tmp_path / "site-packages")
+    monkeypatch.setattr(site, "USER_BASE", str(tmp_path / "user"))
+    shared = tmp_path / "user" / "share" / "upscaler" / "resources"
+    shared.mkdir(parents=True)
+    (shared / "icon.png").write_bytes(b"png")
+    assert paths.resource_path("icon.png") == shared / "icon.png"
+
+
 def test_pyproject_installs_data_where_the_code_looks():
     """A plain ``pip install .`` must ship what ./run finds in the checkout."""
     try:
@@ -128,9 +138,11 @@ def test_pyproject_installs_data_where_the_code_looks():
 
     setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     data = setup["data-files"]
-    prefix = Path(sys.prefix)
-    assert str(bundled_weights_dirs()[-1].relative_to(prefix)) in data
-    assert str(paths.resource_dirs()[-1].relative_to(prefix)) in data
+    for base in (Path(sys.prefix), Path(site.USER_BASE)):  # pip install, --user
+        weights = [d for d in bundled_weights_dirs() if d.is_relative_to(base)]
+        resources = [d for d in paths.resource_dirs() if d.is_relative_to(base)]
+        assert str(weights[-1].relative_to(base)) in data
+        assert str(resources[-1].relative_to(base)) in data
     for patterns in data.values():
         for pattern in patterns:
             assert list(ROOT.glob(pattern)), f"{pattern} matches no file"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import site
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from sr_core.errors import (
 from sr_core.weights import (
     WeightsInfo,
     build_model_from_weights,
+    bundled_weights_dirs,
     default_weights_path,
     read_weights,
     save_weights,
@@ -155,6 +158,16 @@ def test_default_path_uses_manifest(monkeypatch, tmp_path):
     (tmp_path / "manifest.json").write_text('{"default": "b.safetensors"}')
     monkeypatch.setattr("sr_core.weights.bundled_weights_dirs", lambda: [tmp_path])
     assert default_weights_path() == tmp_path / "b.safetensors"
+
+
+def test_weights_of_a_pip_user_install_are_searched(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    monkeypatch.setattr(site, "USER_BASE", str(tmp_path / "user"))
+    dirs = bundled_weights_dirs()
+    shared = Path("share") / "upscaler" / "weights"
+    assert dirs[-2:] == [tmp_path / "venv" / shared, tmp_path / "user" / shared]
+    monkeypatch.setattr(site, "USER_BASE", None)  # python -s / no user site
+    assert bundled_weights_dirs()[-1] == tmp_path / "venv" / shared
 
 
 def test_no_weights_anywhere(monkeypatch, tmp_path):
