@@ -1,7 +1,8 @@
 """Where bundled resources and per-user files live, from source or frozen.
 
-Bundled files (``resources/``) are reached only through ``resource_path``; user
-data (logs, settings) goes under platformdirs, never inside the bundle.
+Bundled files (``resources/``) are reached only through ``resource_path``; the log
+goes under platformdirs and settings in Qt's per-user INI file, never inside the
+bundle.
 """
 
 from __future__ import annotations

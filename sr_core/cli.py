@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tile",
         type=_positive_int,
         metavar="N",
-        help="tile size in px, a multiple of 32 (default: from free memory)",
+        help="tile size in px: a multiple of 32, at least 64 "
+        "(default: from free memory)",
     )
     run.add_argument(
         "--ensemble",

@@ -11,7 +11,12 @@ import sys
 
 from sr_core.arch.encoder import ENCODERS, PretrainedWeightsUnavailableError
 from sr_core.errors import WeightsError
-from sr_core.training.config import LOSSES, RecipeError, load_recipe
+from sr_core.training.config import (
+    LOSSES,
+    RecipeError,
+    load_recipe,
+    shipped_recipes,
+)
 from sr_core.training.data import DataError
 
 
@@ -19,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="upscaler-train", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp: argparse.ArgumentParser) -> None:
+    def common(sp: argparse.ArgumentParser, seed_default: str) -> None:
         sp.add_argument("--data", required=True, help="folder of HR training images")
         sp.add_argument(
             "--valid",
@@ -30,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--recipe",
             default="cpu",
-            help="shipped recipe name (cpu, fastai) or a TOML file",
+            help=f"shipped recipe name ({', '.join(shipped_recipes())}) or a TOML file",
         )
         sp.add_argument("--encoder", default="resnet34", choices=sorted(ENCODERS))
         sp.add_argument(
@@ -51,13 +56,15 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--seed",
             type=int,
-            help="data order, crops and degradations (default: a resumed run's "
-            "own; with --init-weights that file's step count; else 0)",
+            help=f"data order, crops and degradations (default: {seed_default})",
         )
         sp.add_argument("--threads", type=int, help="torch CPU threads")
 
     t = sub.add_parser("train", help="train (or --resume) a run")
-    common(t)
+    common(
+        t,
+        "a resumed run's own; with --init-weights that file's step count; else 0",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--checkpoint-minutes", type=float, default=10.0)
     t.add_argument(
@@ -104,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--fp32", action="store_true", help="store fp32 instead of fp16")
 
     f = sub.add_parser("lr-find", help="LR range test: CSV (and PNG if matplotlib)")
-    common(f)
+    common(f, "0")
     f.add_argument(
         "--stage",
         type=int,

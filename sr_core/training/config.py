@@ -292,14 +292,20 @@ def recipe_from_dict(data: dict[str, Any], source: str = "recipe") -> Recipe:
     return recipe
 
 
+def shipped_recipes() -> list[str]:
+    """Names of the recipes in ``recipes/``, for help texts and errors."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
+
+
 def load_recipe(name_or_path: str | Path) -> Recipe:
-    """Load a shipped recipe by name (``cpu``, ``fastai``) or a TOML file path."""
+    """Load a shipped recipe by name (see ``shipped_recipes``) or a TOML file path."""
     path = Path(name_or_path)
     if not path.suffix:
         path = RECIPES_DIR / f"{name_or_path}.toml"
     if not path.is_file():
-        shipped = sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
-        raise RecipeError(f"Recipe {name_or_path!r} not found (shipped: {shipped})")
+        raise RecipeError(
+            f"Recipe {name_or_path!r} not found (shipped: {shipped_recipes()})"
+        )
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

@@ -148,8 +148,19 @@ def test_recipe_errors(
 
 
 def test_recipe_not_found_lists_shipped() -> None:
-    with pytest.raises(RecipeError, match="cpu"):
+    with pytest.raises(RecipeError) as err:
         load_recipe("cpuu")
+    for name in ("cpu", "cpu-refine", "cpu-refine-mse", "fastai"):
+        assert repr(name) in str(err.value)
+
+
+def test_train_help_names_every_shipped_recipe(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # no wrapping inside a hyphenated name
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for name in ("cpu", "cpu-refine", "cpu-refine-mse", "fastai"):
+        assert f"{name}," in help_text or f"{name})" in help_text
 
 
 def test_shipped_recipes_load() -> None:
