@@ -105,9 +105,17 @@ def degrade(
             ImageFilter.GaussianBlur(float(rng.uniform(*degr.blur_radius)))
         )
     scale = _draw_scale(degr, rng)
-    lw, lh = max(1, round(w / scale)), max(1, round(h / scale))
+    # Resize by exactly `scale` both ways, as the benchmarks and the app do: an LR
+    # of round(w / scale) px would make x3 on a 256-px crop an x3.01. The LR covers
+    # a little more than the crop, so the crop is mirror-padded to that size first.
+    lw, lh = max(1, math.ceil(w / scale)), max(1, math.ceil(h / scale))
+    cover_w, cover_h = lw * scale, lh * scale
+    pad_w, pad_h = math.ceil(cover_w) - w, math.ceil(cover_h) - h
+    if pad_w or pad_h:
+        arr = np.pad(np.asarray(img), ((0, pad_h), (0, pad_w), (0, 0)), "symmetric")
+        img = Image.fromarray(arr)
     down = FILTERS[degr.down_filters[int(rng.integers(len(degr.down_filters)))]]
-    img = img.resize((lw, lh), down)
+    img = img.resize((lw, lh), down, box=(0, 0, cover_w, cover_h))
     if rng.random() < degr.noise_prob:
         arr = np.asarray(img, dtype=np.float32)
         arr = arr + rng.normal(0.0, rng.uniform(*degr.noise_sigma), arr.shape)
@@ -118,7 +126,7 @@ def degrade(
         img.save(buf, "JPEG", quality=q)
         buf.seek(0)
         img = Image.open(buf).convert("RGB")
-    return img.resize((w, h), FILTERS[degr.up_filter])
+    return img.resize((w, h), FILTERS[degr.up_filter], box=(0, 0, w / scale, h / scale))
 
 
 def _random_crop(img: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:

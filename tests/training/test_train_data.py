@@ -53,6 +53,36 @@ def test_degrade_keeps_size_for_every_filter() -> None:
             assert degrade(hr, d, rng).size == (37, 45)
 
 
+def _only_resize(scale: int) -> Degradation:
+    return Degradation(
+        integer_scale_prob=1.0,
+        integer_scales=(scale,),
+        down_filters=("bicubic",),
+        up_filter="bicubic",
+        jpeg_prob=0.0,
+        noise_prob=0.0,
+        blur_prob=0.0,
+    )
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_degrade_resizes_by_exactly_the_scale(scale: int) -> None:
+    # The benchmark protocol: HR cropped to a multiple of the scale, down by exactly
+    # `scale`, back up by exactly `scale`. Away from the crop's right and bottom
+    # edges (which the two paths pad differently) the training input must match it.
+    # 256 is no multiple of 3: an LR of round(256 / 3) = 85 px was an x3.01 resize,
+    # about 0.8 px off at x = 200.
+    rng = np.random.default_rng(5)
+    hr = Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8))
+    whole = 256 // scale * scale
+    lr = hr.crop((0, 0, whole, whole)).resize((whole // scale,) * 2, Image.BICUBIC)
+    expected = np.asarray(lr.resize((whole, whole), Image.BICUBIC), dtype=int)
+    got = np.asarray(degrade(hr, _only_resize(scale), rng), dtype=int)
+    assert got.shape == (256, 256, 3)
+    inner = whole - 8 * scale
+    assert np.abs(got[:inner, :inner] - expected[:inner, :inner]).max() <= 1
+
+
 def test_pairs_deterministic_per_seed_epoch_index(train_dir: Path) -> None:
     paths = scan_images(train_dir).paths
 
