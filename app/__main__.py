@@ -81,8 +81,13 @@ def build_window(
     controller = Controller(core=core)
     window = MainWindow(controller, settings, VERSION)
     # Command-line choices hold for this run only; the menus' choices are saved.
+    # A saved choice that no longer loads (file deleted, GPU gone) falls back to
+    # the shipped model; a command-line one fails visibly.
     weights = args.weights or settings.weights_path
-    controller.load_model(weights, args.device or settings.device)
+    from_settings = args.weights is None and args.device is None
+    controller.load_model(
+        weights, args.device or settings.device, fallback=from_settings
+    )
     if args.images:
         window.open_paths(args.images)
     return window

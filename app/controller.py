@@ -68,6 +68,7 @@ class Controller(QObject):
         self._current: tuple[Job, GeneratorWorker] | None = None
         self._workers: set = set()
         self._loading = False
+        self._fallback_pending = False
         self._loader: FunctionWorker | None = None
         self._reported: set[int] = set()
         self._tmp = tempfile.TemporaryDirectory(prefix="upscaler-")
@@ -85,8 +86,15 @@ class Controller(QObject):
             self._core = importlib.import_module("sr_core")
         return self._core
 
-    def load_model(self, path: Path | None = None, device: str = "auto") -> None:
-        """Load weights in the pool (after any running job); None = shipped weights."""
+    def load_model(
+        self, path: Path | None = None, device: str = "auto", fallback: bool = False
+    ) -> None:
+        """Load weights in the pool (after any running job); None = shipped weights.
+
+        ``fallback``: if this load fails while no model is loaded, load the
+        shipped weights on the automatic device instead (for a remembered choice
+        whose file or GPU has gone since)."""
+        self._fallback_pending = fallback and (path, device) != (None, "auto")
         # Before the pool starts its threads: they must share the tuned heap.
         self.core.keep_freed_memory()
         self._loading = True
@@ -140,6 +148,13 @@ class Controller(QObject):
             self.model_state = "ready"
             self.model_state_changed.emit("ready", self.model.description())
             self._dispatch()
+            return
+        if self._fallback_pending:
+            self.notice.emit(
+                f"Could not load the saved model choice ({exc}); using the shipped "
+                "model instead."
+            )
+            self.load_model(None, "auto")
             return
         missing = type(exc).__name__ == "WeightsNotFoundError"
         self.model_state = "missing" if missing else "error"

@@ -63,7 +63,9 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.version = version
         self._result_mode = "prediction"
-        self._pending_model: tuple[Path | None, str] | None = None  # menu choice
+        # A menu's model choice, and which half of it ("weights" or "device")
+        # to save once it loads: the other half may be a command-line one.
+        self._pending_model: tuple[Path | None, str, str] | None = None
         self.setWindowTitle(APP_NAME)
         icon = resource_path("icon.png")
         if icon.is_file():
@@ -454,23 +456,27 @@ class MainWindow(QMainWindow):
         start = self.controller.weights_path or self.settings.weights_path
         path = dialogs.ask_weights(self, start.parent if start else None)
         if path is not None:
-            self._switch_model(path, self.controller.device)
+            self._switch_model(path, self.controller.device, "weights")
 
     def _on_shipped_weights_triggered(self) -> None:
-        self._switch_model(None, self.controller.device)
+        self._switch_model(None, self.controller.device, "weights")
 
     def _on_device_group_triggered(self, action: QAction) -> None:
-        self._switch_model(self.controller.weights_path, str(action.data()))
+        self._switch_model(self.controller.weights_path, str(action.data()), "device")
 
-    def _switch_model(self, path: Path | None, device: str) -> None:
-        """Load, and remember the choice only once it has loaded."""
-        self._pending_model = (path, device)
+    def _switch_model(self, path: Path | None, device: str, changed: str) -> None:
+        """Load, and remember the ``changed`` half only once it has loaded."""
+        self._pending_model = (path, device, changed)
         self.controller.load_model(path, device)
 
     def _remember_model_choice(self, state: str) -> None:
         c = self.controller
-        if state == "ready" and self._pending_model == (c.weights_path, c.device):
-            self.settings.weights_path, self.settings.device = self._pending_model
+        pending = self._pending_model
+        if state == "ready" and pending and pending[:2] == (c.weights_path, c.device):
+            if pending[2] == "weights":
+                self.settings.weights_path = c.weights_path
+            else:
+                self.settings.device = c.device
         if state != "loading":
             self._pending_model = None
         for action in self.device_group.actions():

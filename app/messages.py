@@ -14,7 +14,8 @@ ERROR_TITLES = (
 ERROR_HINTS = {
     "WeightsNotFoundError": "Use File ▸ Load weights… to pick a .safetensors file.",
     "WeightsError": "Use File ▸ Load weights… to pick another weights file.",
-    "DeviceMemoryError": "Choose a smaller size, or switch to Settings ▸ Device ▸ CPU.",
+    "DeviceMemoryError": "Choose a smaller size or close other programs. On a GPU, "
+    "Settings ▸ Device ▸ CPU uses the computer's memory instead.",
 }
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import psutil
@@ -225,6 +227,32 @@ def _resize(arr: np.ndarray, size: tuple[int, int], filt: str) -> np.ndarray:
     )
 
 
+# How each backend words a failed allocation: CUDA raises torch.OutOfMemoryError,
+# but the CPU allocator ("DefaultCPUAllocator: can't allocate memory") and MPS
+# ("MPS backend out of memory") raise a plain RuntimeError.
+_OOM_WORDS = ("out of memory", "can't allocate memory", "not enough memory")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and any(
+        words in str(exc).lower() for words in _OOM_WORDS
+    )
+
+
+@contextmanager
+def _whole_image_memory(device: str, out_w: int, out_h: int) -> Iterator[None]:
+    """Full-size buffers (resize, stitching) failing to allocate: a clear error."""
+    try:
+        yield
+    except MemoryError as exc:
+        raise DeviceMemoryError(
+            f"Not enough memory for a {out_w}x{out_h} output on {device}. Choose a "
+            "smaller output size or close other programs."
+        ) from exc
+
+
 def _run_view(model: SRModel, tile: np.ndarray, flip: bool, turns: int) -> np.ndarray:
     """The model's output for a flipped/rotated copy of ``tile``, mapped back."""
     view = np.rot90(tile[:, ::-1] if flip else tile, turns)
@@ -260,13 +288,16 @@ def iter_upscale(
         rgb = ((rgb.astype(np.uint16) * alpha[..., None] + 127) // 255).astype(np.uint8)
     in_h, in_w = rgb.shape[:2]
     out_w, out_h = output_size((in_w, in_h), options.target, model)
-    resized = _resize(rgb, (out_w, out_h), model.info.resize_filter)
+    whole_image = partial(_whole_image_memory, model.device, out_w, out_h)
+    with whole_image():
+        resized = _resize(rgb, (out_w, out_h), model.info.resize_filter)
     tile = options.tile or choose_tile(model, out_w, out_h)
     overlap = options.overlap if options.overlap is not None else 32
     overlap = min(overlap, tile // 2 - 1)
     while True:
         tiles = plan_tiles(out_h, out_w, tile, overlap)
-        stitcher = Stitcher(out_h, out_w, 3, tiles)
+        with whole_image():
+            stitcher = Stitcher(out_h, out_w, 3, tiles)
         passes = options.ensemble
         total = len(tiles) * passes
         yield Progress(0, total)
@@ -280,22 +311,41 @@ def iter_upscale(
                     yield Progress(done, total)
                 stitcher.add(t, acc / passes)
             break
-        except torch.OutOfMemoryError as exc:
+        except (RuntimeError, MemoryError) as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            del stitcher  # its buffers are remade at the next tile size
             if model.device.startswith("cuda"):
                 torch.cuda.empty_cache()
             if tile // 2 < _MIN_TILE:
+                advice = (
+                    "close other programs"
+                    if model.device.startswith("cpu")
+                    else "close other GPU programs, or use the CPU"
+                )
                 raise DeviceMemoryError(
                     f"Out of memory on {model.device} even with {tile}px tiles. "
-                    "Choose a smaller output size, close other GPU programs, or use "
-                    "--device cpu."
+                    f"Choose a smaller output size, {advice}."
                 ) from exc
             tile = max(_MIN_TILE, tile // 2 // 32 * 32)
             overlap = min(overlap, tile // 4)
             log.warning(
                 "Out of memory on %s; retrying with %dpx tiles", model.device, tile
             )
+    with whole_image():
+        return _finish(stitcher, alpha, translucent, grey, (out_w, out_h))
+
+
+def _finish(
+    stitcher: Stitcher,
+    alpha: np.ndarray | None,
+    translucent: bool,
+    grey: bool,
+    size: tuple[int, int],
+) -> np.ndarray:
+    """The stitched float RGB as uint8 in the input's channel layout."""
     result = stitcher.result()
-    big_alpha = None if alpha is None else _resize(alpha, (out_w, out_h), "bicubic")
+    big_alpha = None if alpha is None else _resize(alpha, size, "bicubic")
     if translucent:
         coverage = big_alpha.astype(np.float32)[..., None] / 255.0
         result = np.divide(

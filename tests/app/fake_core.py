@@ -98,6 +98,10 @@ class FakeCore:
             )
         if path is not None and Path(path).name.startswith("mismatched"):
             raise errors.WeightsMismatchError(f"{path} is for another model.")
+        if path is not None and Path(path).name.startswith("deleted"):
+            raise errors.WeightsNotFoundError(f"Weights file not found: {path}")
+        if device == "cuda":  # this machine has no GPU, as in sr_core.model
+            raise ValueError("CUDA was requested but no CUDA GPU is available")
         return FakeModel(device="cpu" if device == "auto" else device)
 
     def keep_freed_memory(self):

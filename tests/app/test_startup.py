@@ -197,3 +197,62 @@ def test_command_line_model_options_hold_for_that_run_only(
     assert window.controller.weights_path == weights
     assert isolated_settings.device == "auto" and isolated_settings.weights_path is None
     window.close()
+
+
+@pytest.mark.parametrize(
+    "saved_weights,saved_device",
+    [("deleted.safetensors", "cpu"), (None, "cuda")],
+    ids=["weights-file-gone", "gpu-gone"],
+)
+def test_a_saved_model_choice_that_no_longer_loads_falls_back_to_shipped(
+    qtbot, isolated_settings, fake_core, tmp_path, saved_weights, saved_device
+):
+    isolated_settings.weights_path = saved_weights and tmp_path / saved_weights
+    isolated_settings.device = saved_device
+    args = argparse.Namespace(weights=None, device=None, images=[])
+    window = build_window(isolated_settings, args, core=fake_core)
+    qtbot.addWidget(window)
+    track_pool(window.controller.pool)
+    notices = []
+    window.controller.notice.connect(notices.append)
+    qtbot.waitUntil(lambda: window.controller.model_state == "ready", timeout=5000)
+    assert window.controller.weights_path is None
+    assert window.controller.device == "auto"
+    assert any("saved model choice" in n for n in notices), notices
+    assert not window.banner.isVisibleTo(window)
+    window.close()
+
+
+def test_a_command_line_model_that_does_not_load_is_not_replaced(
+    qtbot, isolated_settings, fake_core, tmp_path
+):
+    args = argparse.Namespace(
+        weights=tmp_path / "deleted.safetensors", device=None, images=[]
+    )
+    window = build_window(isolated_settings, args, core=fake_core)
+    qtbot.addWidget(window)
+    track_pool(window.controller.pool)
+    qtbot.waitUntil(lambda: window.controller.model_state == "missing", timeout=5000)
+    assert window.controller.model is None
+    window.close()
+
+
+def test_changing_device_does_not_save_command_line_weights(
+    qtbot, isolated_settings, fake_core, tmp_path
+):
+    weights = tmp_path / "other.safetensors"
+    args = argparse.Namespace(weights=weights, device=None, images=[])
+    window = build_window(isolated_settings, args, core=fake_core)
+    qtbot.addWidget(window)
+    track_pool(window.controller.pool)
+    c = window.controller
+    qtbot.waitUntil(lambda: c.model_state == "ready", timeout=5000)
+    cpu = next(a for a in window.device_group.actions() if a.data() == "cpu")
+    with qtbot.waitSignal(
+        c.model_state_changed, timeout=5000, check_params_cb=lambda s, _t: s == "ready"
+    ):
+        cpu.trigger()
+    assert c.device == "cpu" and c.weights_path == weights
+    assert isolated_settings.device == "cpu"
+    assert isolated_settings.weights_path is None
+    window.close()

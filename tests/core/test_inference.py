@@ -30,6 +30,7 @@ class FakeModel:
     precision: str = "fp32"
     info: WeightsInfo = WeightsInfo(resize_filter="nearest")
     oom_above: int | None = None
+    oom_error: type[BaseException] = torch.OutOfMemoryError
     calls: int = 0
 
     def run_tile(self, tile: np.ndarray) -> np.ndarray:
@@ -38,7 +39,12 @@ class FakeModel:
             self.oom_above is not None
             and tile.shape[0] * tile.shape[1] > self.oom_above
         ):
-            raise torch.OutOfMemoryError("fake OOM")
+            if self.oom_error is RuntimeError:  # how the CPU allocator words it
+                raise RuntimeError(
+                    "[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: "
+                    "can't allocate memory: you tried to allocate 68719476736 bytes."
+                )
+            raise self.oom_error("fake OOM")
         return 1.0 - tile.astype(np.float32) / 255.0
 
 
@@ -233,11 +239,42 @@ def test_oom_halves_the_tile_and_finishes():
     )
 
 
+@pytest.mark.parametrize("error", [RuntimeError, MemoryError])
+def test_cpu_allocation_failure_halves_the_tile_too(error):
+    model = FakeModel(oom_above=64 * 64, oom_error=error)
+    out = upscale(photo(), model, UpscaleOptions(Target.scale(4), tile=256, overlap=8))
+    np.testing.assert_array_equal(
+        out,
+        upscale(
+            photo(), FakeModel(), UpscaleOptions(Target.scale(4), tile=64, overlap=8)
+        ),
+    )
+
+
+def test_other_runtime_errors_are_not_taken_for_oom():
+    class BrokenModel(FakeModel):
+        def run_tile(self, tile):
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(RuntimeError, match="shapes"):
+        upscale(photo(), BrokenModel(), UpscaleOptions(Target.scale(2), tile=64))
+
+
+def test_full_size_buffer_failure_is_a_device_memory_error(monkeypatch):
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr("sr_core.inference.Stitcher", no_memory)
+    with pytest.raises(DeviceMemoryError, match="240x160 output on cpu"):
+        upscale(photo(), FakeModel(), UpscaleOptions(Target.scale(4), tile=64))
+
+
 def test_oom_at_smallest_tile_raises_device_memory_error():
-    with pytest.raises(DeviceMemoryError, match="smaller output size"):
+    advice = "smaller output size, close other programs"
+    with pytest.raises(DeviceMemoryError, match=advice):
         upscale(
             photo(),
-            FakeModel(oom_above=10),
+            FakeModel(oom_above=10, oom_error=RuntimeError),
             UpscaleOptions(Target.scale(4), tile=64, overlap=8),
         )
 
