@@ -407,6 +407,11 @@ class Controller(QObject):
         """Runs in the pool thread: read, upscale (yielding progress), save."""
         core = self.core
         image = job.image if job.image is not None else core.read_image(job.path)
+        if job.output_dir is not None:  # a format's size limit, found before the work
+            in_size = (image.pixels.shape[1], image.pixels.shape[0])
+            size = core.output_size(in_size, options.target, model)
+            name = output_name(Path(job.name).stem, size, job.export_format)
+            core.check_savable(job.output_dir / name, size)
         upscaling = core.iter_upscale(image.pixels, model, options)
         last = None
         try:
@@ -484,7 +489,9 @@ class Controller(QObject):
         job = self._finish_current(JobStatus.FAILED, str(exc))
         if not job.is_batch:
             self._show_error(exc)
-        elif isinstance(exc, self.core.errors.OutputWriteError):
+        elif isinstance(exc, self.core.errors.OutputWriteError) and not isinstance(
+            exc, self.core.errors.OutputTooLargeError
+        ):
             # A full disk or a lost folder fails every image alike: stop here.
             for other in self.jobs:
                 same_folder = other.output_dir == job.output_dir

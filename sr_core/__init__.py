@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "errors": "sr_core.errors",
     "ImageData": "sr_core.imageops",
+    "check_savable": "sr_core.imageops",
     "default_output_name": "sr_core.imageops",
     "read_image": "sr_core.imageops",
     "save_image": "sr_core.imageops",
@@ -40,6 +41,7 @@ __all__ = [
     "UpscaleOptions",
     "__version__",
     "auto_longest_side",
+    "check_savable",
     "default_output_name",
     "errors",
     "iter_upscale",
@@ -72,6 +74,7 @@ if TYPE_CHECKING:  # also what PyInstaller's import scan sees
     from sr_core.allocator import keep_freed_memory, release_free_memory
     from sr_core.imageops import (
         ImageData,
+        check_savable,
         default_output_name,
         read_image,
         save_image,

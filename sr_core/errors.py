@@ -39,5 +39,10 @@ class OutputWriteError(SRCoreError):
     """The output could not be written (read-only folder, full disk, bad format)."""
 
 
+class OutputTooLargeError(OutputWriteError):
+    """The image is larger than its file format can hold (JPEG, WebP): only this
+    image fails, unlike a full disk."""
+
+
 class CancelledError(SRCoreError):
     """The caller cancelled a running upscale."""

@@ -28,7 +28,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from sr_core import pixelmodes
-from sr_core.errors import OutputExistsError, OutputWriteError, UnsupportedImageError
+from sr_core.errors import (
+    OutputExistsError,
+    OutputTooLargeError,
+    OutputWriteError,
+    UnsupportedImageError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +304,7 @@ def check_savable(path: str | os.PathLike[str], size: tuple[int, int]) -> str:
         )
     limit = _FORMAT_MAX_SIDE.get(fmt)
     if limit is not None and max(size) > limit:
-        raise OutputWriteError(
+        raise OutputTooLargeError(
             f"Cannot write {p}: {fmt} holds at most {limit} px a side and this image "
             f"is {size[0]}×{size[1]}. Choose PNG or TIFF, or a smaller size."
         )

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from sr_core import errors
+from sr_core.imageops import check_savable
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,8 @@ class FakeCore:
 
     def auto_longest_side(self, device="cpu"):
         return 1024
+
+    check_savable = staticmethod(check_savable)  # pure: the real one
 
     def output_size(self, size, target, model=None):
         w, h = size

@@ -205,6 +205,37 @@ def test_batch_into_a_folder_it_cannot_write_stops_early(
     assert errors[-1][0] == "Cannot save the image"
 
 
+def test_batch_image_too_large_for_its_format_fails_alone_before_upscaling(
+    qtbot, controller, fake_core, tmp_path
+):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_image(src / "a_wide.png", size=(4096, 8))  # x4: 16384 px, WebP holds 16383
+    make_image(src / "b.png")
+    make_image(src / "c.png")
+    upscaled = []
+    real_iter = fake_core.iter_upscale
+
+    def recording_iter(pixels, model, options=None):
+        upscaled.append(pixels.shape[1])
+        return real_iter(pixels, model, options)
+
+    fake_core.iter_upscale = recording_iter
+    _ready(qtbot, controller)
+    controller.open_paths([src])
+    out = tmp_path / "out"
+    out.mkdir()
+    assert controller.submit("x4", batch_dir=out, export_format="webp")
+    with qtbot.waitSignal(controller.batch_finished, timeout=SIGNAL_TIMEOUT):
+        pass
+    by_name = {j.name: j for j in controller.jobs}
+    assert by_name["a_wide.png"].status == JobStatus.FAILED
+    assert "WEBP holds at most 16383 px" in by_name["a_wide.png"].message
+    assert by_name["b.png"].status == by_name["c.png"].status == JobStatus.DONE
+    assert sorted(p.name for p in out.iterdir()) == ["b_192x128.webp", "c_192x128.webp"]
+    assert upscaled == [48, 48]  # the wide one was refused before any work
+
+
 def test_unreadable_single_file_is_an_error_not_a_crash(qtbot, controller, tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("hello")
