@@ -250,10 +250,13 @@ class Controller(QObject):
 
     def _read(self, path: Path):
         try:
-            return self.core.read_image(path)
+            image = self.core.read_image(path)
         except self.core.errors.SRCoreError as exc:
             self._show_error(exc)
             return None
+        if image.notes:  # e.g. only an animation's first frame, CMYK converted
+            self.notice.emit(f"{path.name}: " + " ".join(image.notes))
+        return image
 
     def _open_single(self, path: Path) -> None:
         image = self._read(path)
@@ -559,7 +562,17 @@ class Controller(QObject):
         except self.core.errors.SRCoreError as exc:
             self._show_error(exc)
             return None
-        self.notice.emit(f"Saved {saved}")
+        pixels = doc.result.pixels
+        flattened = (
+            Path(saved).suffix.lower() in (".jpg", ".jpeg")
+            and pixels.ndim == 3
+            and pixels.shape[2] == 4
+            and int(pixels[..., 3].min()) < 255
+        )
+        extra = (
+            " (JPEG has no transparency: clear areas are white)" if flattened else ""
+        )
+        self.notice.emit(f"Saved {saved}{extra}")
         return Path(saved)
 
     # -- errors and shutdown --------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 from PyQt5.QtCore import Qt, QThreadPool
 
 import sr_core
@@ -146,3 +147,38 @@ def test_real_export_writes_and_refuses_to_clobber(qtbot, real_controller, tmp_p
     assert errors == ["File already exists"]
     assert real_controller.export(src, overwrite=True) is None  # never the input
     assert real_controller.export(target, overwrite=True) == target
+
+
+@needs_imageops
+def test_real_conversions_are_told_to_the_user(qtbot, real_controller, tmp_path):
+    frames = [
+        Image.new("RGB", (24, 16), colour) for colour in ((255, 0, 0), (0, 0, 255))
+    ]
+    gif = tmp_path / "anim.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100)
+    notices = []
+    real_controller.notice.connect(notices.append)
+    real_controller.open_paths([gif])
+    assert any(
+        n.startswith("anim.gif:") and "only the first frame" in n for n in notices
+    ), notices
+
+
+@needs_imageops
+def test_real_jpeg_export_of_a_transparent_result_says_it_is_flattened(
+    qtbot, real_controller, tmp_path
+):
+    rgba = np.zeros((16, 24, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 255
+    rgba[:8, :, 3] = 0  # top half clear
+    src = tmp_path / "logo.png"
+    Image.fromarray(rgba).save(src)
+    real_controller.open_paths([src])
+    with qtbot.waitSignal(real_controller.result_changed, timeout=TIMEOUT):
+        real_controller.submit("x2")
+    notices = []
+    real_controller.notice.connect(notices.append)
+    assert real_controller.export(tmp_path / "logo.jpg") is not None
+    assert "clear areas are white" in notices[-1]
+    assert real_controller.export(tmp_path / "logo-out.png") is not None
+    assert "clear areas" not in notices[-1]
