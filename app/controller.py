@@ -69,6 +69,7 @@ class Controller(QObject):
         self._workers: set = set()
         self._loading = False
         self._fallback_pending = False
+        self._auto_side: int | None = None
         self._loader: FunctionWorker | None = None
         self._reported: set[int] = set()
         self._tmp = tempfile.TemporaryDirectory(prefix="upscaler-")
@@ -127,6 +128,7 @@ class Controller(QObject):
             return  # superseded by a newer load
         self._loading = False
         self.model = model
+        self._auto_side = None  # measured again for the new device
         self.weights_path, self.device = path, device
         self.model_state = "ready"
         self.model_state_changed.emit("ready", model.description())
@@ -178,7 +180,7 @@ class Controller(QObject):
     def target_for(self, size_key: str):
         target = self.core.Target
         if size_key == "auto":
-            return target.auto()
+            return target.longest(self.auto_side())
         if size_key.startswith("x"):
             return target.scale(float(size_key[1:]))
         return target.longest(int(size_key))
@@ -195,8 +197,15 @@ class Controller(QObject):
             return str(exc)
 
     def auto_side(self) -> int:
-        device = self.model.device if self.model is not None else "cpu"
-        return int(self.core.auto_longest_side(device))
+        """Auto's longest side, measured once per model load: measured per job,
+        the memory a running batch holds would change it mid-batch."""
+        if self._auto_side is None:
+            device = self.model.device if self.model is not None else "cpu"
+            side = int(self.core.auto_longest_side(device))
+            if self.model is None:
+                return side
+            self._auto_side = side
+        return self._auto_side
 
     # -- input ----------------------------------------------------------------
     def open_paths(

@@ -122,7 +122,9 @@ class FakeCore:
         if target.kind == "scale":
             f = target.value
         else:
-            side = target.value if target.kind == "longest" else 1024
+            side = (
+                target.value if target.kind == "longest" else self.auto_longest_side()
+            )
             f = side / max(w, h)
         return max(1, round(w * f)), max(1, round(h * f))
 

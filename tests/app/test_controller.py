@@ -269,11 +269,13 @@ def test_naming_helpers(tmp_path):
     assert unique_path(p) == tmp_path / "x-2.png"
 
 
-@pytest.mark.parametrize("key", ["auto", "1280", "x3"])
-def test_targets(controller, key):
-    t = controller.target_for(key)
-    assert t.kind == {"auto": "auto", "1280": "longest", "x3": "scale"}[key]
-    assert isinstance(Path(), Path)
+@pytest.mark.parametrize(
+    "key,kind,value",
+    [("auto", "longest", 1024.0), ("1280", "longest", 1280.0), ("x3", "scale", 3.0)],
+)
+def test_targets(controller, key, kind, value):
+    t = controller.target_for(key)  # auto: the fake core's 1024 px rule
+    assert (t.kind, t.value) == (kind, value)
 
 
 def test_memory_tuned_before_workers_and_released_when_idle(
@@ -361,3 +363,26 @@ def test_only_the_last_results_stay_in_memory(qtbot, controller, tmp_path):
     assert not controller.show_job(jobs[0].id)
     assert "p0.png again" in notices[-1]
     assert controller.show_job(jobs[2].id) and controller.document.name == "p2.png"
+
+
+def test_auto_size_is_measured_once_per_model_not_per_job(
+    qtbot, controller, fake_core, tmp_path
+):
+    sides = iter([1024, 1280, 1024, 1280, 1024])
+    fake_core.auto_longest_side = lambda device="cpu": next(sides)
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        make_image(src / name)
+    _ready(qtbot, controller)
+    controller.open_paths([src])
+    out = tmp_path / "out"
+    out.mkdir()
+    assert controller.submit("auto", batch_dir=out)
+    with qtbot.waitSignal(controller.batch_finished, timeout=SIGNAL_TIMEOUT):
+        pass
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a_1024x683.png",
+        "b_1024x683.png",
+        "c_1024x683.png",
+    ]
