@@ -1,4 +1,5 @@
-"""Upscaler's PyQt5 desktop app.  Only ``app.controller`` imports ``sr_core``."""
+"""Upscaler's PyQt5 desktop app.  Only ``app.controller`` calls ``sr_core`` (``app.__main__``
+reads its ``__version__``, which loads nothing)."""
 
 from __future__ import annotations
 
