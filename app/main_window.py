@@ -104,6 +104,11 @@ class MainWindow(QMainWindow):
         for label in (self.model_label, self.elapsed_label):
             label.setContentsMargins(8, 0, 8, 0)
             self.statusBar().addPermanentWidget(label)
+        # A message (a save, what reading an image changed) gets the whole bar
+        # while it shows; the model name comes back when it clears.
+        self.statusBar().messageChanged.connect(
+            lambda text: self.model_label.setVisible(not text)
+        )
         self.resize(1100, 720)
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:

@@ -436,3 +436,15 @@ def test_closing_during_a_run_asks_first(
     # The pool has stopped by now; the cancel is reported on the next loop turn.
     assert win.controller.pool.activeThreadCount() == 0 and fake_core.closed == 1
     qtbot.waitUntil(lambda: win.controller.jobs[-1].status == "cancelled")
+
+
+def test_a_notice_gets_the_whole_status_bar_until_it_clears(qtbot, fake_core):
+    win = _make_window(qtbot, fake_core)
+    win.show()
+    assert win.model_label.isVisible()
+    note = "anim.gif: Animated image (2 frames): only the first frame is used. " * 2
+    win.controller.notice.emit(note)
+    assert win.statusBar().currentMessage() == note
+    assert not win.model_label.isVisible()
+    win.statusBar().clearMessage()  # what the 10 s timeout does
+    assert win.model_label.isVisible()
