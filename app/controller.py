@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from PyQt5.QtCore import QObject, QThreadPool, QTimer, pyqtSignal
-from PyQt5.QtGui import QImage
+from PyQt5.QtGui import QImage, QImageReader
 
 from app.jobs import (
     Document,
@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 RELEASE_MEMORY_AFTER_MS = 20_000
 KEPT_RESULTS = 8  # finished single images that can be shown again
+# Files this big (bytes, or pixels by their header) are decoded in the pool, so
+# the window does not freeze: a 100 MP PNG takes seconds. Smaller ones open at once.
+BACKGROUND_OPEN_BYTES = 16_000_000
+BACKGROUND_OPEN_PIXELS = 16_000_000
 
 
 class Controller(QObject):
@@ -70,6 +74,7 @@ class Controller(QObject):
         self._loading = False
         self._fallback_pending = False
         self._auto_side: int | None = None
+        self._opener: FunctionWorker | None = None  # a big file being decoded
         self._loader: FunctionWorker | None = None
         self._reported: set[int] = set()
         self._tmp = tempfile.TemporaryDirectory(prefix="upscaler-")
@@ -245,7 +250,7 @@ class Controller(QObject):
                 export_format=export_format,
                 quality=quality,
             )
-            if single:
+            if single and not _is_big(path):  # a big one is read in its job
                 job.image = self._read(path)
                 if job.image is None:
                     return
@@ -263,15 +268,55 @@ class Controller(QObject):
         except self.core.errors.SRCoreError as exc:
             self._show_error(exc)
             return None
-        if image.notes:  # e.g. only an animation's first frame, CMYK converted
-            self.notice.emit(f"{path.name}: " + " ".join(image.notes))
+        self._tell_notes(image, path)
         return image
 
+    def _tell_notes(self, image, path: Path) -> None:
+        if image.notes:  # e.g. only an animation's first frame, CMYK converted
+            self.notice.emit(f"{path.name}: " + " ".join(image.notes))
+
     def _open_single(self, path: Path) -> None:
+        self._opener = None  # an open still decoding is superseded
+        if _is_big(path):
+            self._open_in_background(path)
+            return
         image = self._read(path)
         if image is not None:
-            self.document = Document(image, path.name, path)
-            self.input_changed.emit(self.document)
+            self._show_input(image, path)
+
+    def _show_input(self, image, path: Path) -> None:
+        self.document = Document(image, path.name, path)
+        self.input_changed.emit(self.document)
+
+    def _open_in_background(self, path: Path) -> None:
+        worker = FunctionWorker(lambda: self.core.read_image(path))
+        self._opener = worker
+        worker.signals.finished.connect(
+            lambda image: self._on_opened(worker, image, path)
+        )
+        worker.signals.failed.connect(lambda exc: self._on_open_failed(worker, exc))
+        self.notice.emit(f"Opening {path.name}…")
+        self._start(worker)
+
+    def _on_opened(self, worker: FunctionWorker, image, path: Path) -> None:
+        self._retire(worker)
+        if worker is self._opener:
+            self._opener = None
+            self.notice.emit("")  # clears "Opening…"
+            self._tell_notes(image, path)
+            self._show_input(image, path)
+
+    def _on_open_failed(self, worker: FunctionWorker, exc: BaseException) -> None:
+        self._retire(worker)
+        if worker is self._opener:
+            self._opener = None
+            self.notice.emit("")
+            self._show_error(exc)
+
+    @property
+    def opening(self) -> bool:
+        """A big file is being decoded in the background."""
+        return self._opener is not None
 
     def paste_image(self, image: QImage, name: str = "clipboard.png") -> bool:
         """Open an image from the clipboard or a drop that carries no file
@@ -355,6 +400,9 @@ class Controller(QObject):
                 job.export_format, job.quality = export_format, quality
                 job.status = JobStatus.WAITING
                 self.job_changed.emit(job)
+        elif self.opening:
+            self.notice.emit("Still opening the image; submit once it shows.")
+            return False
         elif self.document is not None:
             doc = self.document
             job = Job(
@@ -628,3 +676,15 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
     except OSError:
         return False
+
+
+def _is_big(path: Path) -> bool:
+    """Worth decoding off the GUI thread: by file size, or by the pixel count in
+    its header (Qt reads only the header here)."""
+    try:
+        if path.stat().st_size > BACKGROUND_OPEN_BYTES:
+            return True
+    except OSError:
+        return False  # the read reports it
+    size = QImageReader(str(path)).size()
+    return size.isValid() and size.width() * size.height() > BACKGROUND_OPEN_PIXELS

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from app.controller import KEPT_RESULTS
@@ -384,3 +387,69 @@ def test_auto_size_is_measured_once_per_model_not_per_job(
         "b_1024x683.png",
         "c_1024x683.png",
     ]
+
+
+def test_a_big_file_is_decoded_off_the_gui_thread(
+    qtbot, controller, fake_core, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("app.controller.BACKGROUND_OPEN_BYTES", 0)  # all are big
+    src = make_image(tmp_path / "big.png")
+    gui_thread = threading.get_ident()
+    read_on = []
+    real_read = fake_core.read_image
+
+    def slow_read(path):
+        read_on.append(threading.get_ident())
+        time.sleep(0.2)
+        return real_read(path)
+
+    fake_core.read_image = slow_read
+    _ready(qtbot, controller)
+    notices = []
+    controller.notice.connect(notices.append)
+    with qtbot.waitSignal(controller.input_changed, timeout=SIGNAL_TIMEOUT):
+        controller.open_paths([src])
+        assert controller.opening and controller.document is None  # not blocked
+        assert not controller.submit("x2")  # nothing to run until it shows
+    assert read_on and read_on[0] != gui_thread
+    assert not controller.opening and controller.document.name == "big.png"
+    assert notices[0] == "Opening big.png…" and notices[-1] == ""  # then cleared
+
+
+def test_a_later_open_supersedes_a_big_file_still_decoding(
+    qtbot, controller, fake_core, tmp_path, monkeypatch
+):
+    big, small = make_image(tmp_path / "big.png"), make_image(tmp_path / "small.png")
+    monkeypatch.setattr("app.controller._is_big", lambda path: path == big)
+    real_read = fake_core.read_image
+
+    def read(path):
+        if path == big:
+            time.sleep(0.3)
+        return real_read(path)
+
+    fake_core.read_image = read
+    _ready(qtbot, controller)
+    shown = []
+    controller.input_changed.connect(lambda doc: shown.append(doc.name))
+    controller.open_paths([big])
+    controller.open_paths([small])  # at once, while big.png decodes
+    assert shown == ["small.png"]
+    qtbot.waitUntil(lambda: controller.pool.activeThreadCount() == 0)
+    qtbot.wait(50)  # the finished signal's delivery
+    assert shown == ["small.png"] and controller.document.name == "small.png"
+
+
+def test_big_is_judged_by_file_size_or_header_pixels(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from app.controller import _is_big
+
+    flat = tmp_path / "flat.png"  # 20 MP that compresses to a few KB
+    Image.new("L", (5000, 4000), 128).save(flat)
+    assert flat.stat().st_size < 1_000_000 and _is_big(flat)
+    small = make_image(tmp_path / "small.png")
+    assert not _is_big(small)
+    monkeypatch.setattr("app.controller.BACKGROUND_OPEN_BYTES", 100)
+    assert _is_big(small)
+    assert not _is_big(tmp_path / "missing.png")  # the read reports it
