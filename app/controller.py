@@ -344,6 +344,7 @@ class Controller(QObject):
             self.job_changed.emit(job)
             self.notice.emit(f"Queued {name}; it runs after the current one.")
         else:
+            self._opener = None  # a big file still decoding would replace it
             self.document = job_doc
             self.input_changed.emit(job_doc)
         return True

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from PyQt5.QtGui import QImage
 
 from app.controller import KEPT_RESULTS
 from app.jobs import JobStatus, output_name, unique_path
@@ -435,9 +436,13 @@ def test_a_later_open_supersedes_a_big_file_still_decoding(
     controller.open_paths([big])
     controller.open_paths([small])  # at once, while big.png decodes
     assert shown == ["small.png"]
+    controller.open_paths([big])
+    assert controller.paste_image(QImage(8, 8, QImage.Format_RGB32), "pasted.png")
+    assert shown == ["small.png", "pasted.png"]
     qtbot.waitUntil(lambda: controller.pool.activeThreadCount() == 0)
     qtbot.wait(50)  # the finished signal's delivery
-    assert shown == ["small.png"] and controller.document.name == "small.png"
+    assert shown == ["small.png", "pasted.png"]
+    assert controller.document.name == "pasted.png"
 
 
 def test_big_is_judged_by_file_size_or_header_pixels(tmp_path, monkeypatch):
