@@ -100,6 +100,9 @@ def test_gate_ships_only_clear_improvements() -> None:
     assert not gate(_per_setting(31.85, 27.95, 26.30), shipped)[0]  # jpeg -0.12
     assert gate(_per_setting(31.61, 27.89, 26.47), shipped)[0]  # +0.03..0.06 in all
     assert not gate(_per_setting(31.61, 27.87, 26.47), shipped)[0]  # x4 only +0.01
+    assert gate(_per_setting(31.61, 27.883, 26.434), shipped)[0]  # x4 +0.023, all +0.01
+    assert not gate(_per_setting(31.61, 27.883, 26.425), shipped)[0]  # jpeg +0.005
+    assert not gate(_per_setting(31.61, 27.876, 26.47), shipped)[0]  # x4 +0.016
     assert gate(_per_setting(0, 0, 0), None)[0]  # nothing shipped yet
     ok, summary = gate(_per_setting(31.55, 27.86, 26.42), shipped)
     assert not ok and "x4 +0.000 dB" in summary
